@@ -1,0 +1,42 @@
+// buildApp(deps): the Fastify application as plugins and routes over the checkout services; nothing listens here.
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import type { AppDeps } from './app-types.ts';
+import bindingCookie from './plugins/binding-cookie.ts';
+import errors from './plugins/errors.ts';
+import requestContext, { genReqId } from './plugins/request-context.ts';
+import services from './plugins/services.ts';
+import apiRoutes from './routes/api.ts';
+import assetRoutes from './routes/assets.ts';
+import browserRoutes from './routes/browser.ts';
+import opsRoutes from './routes/ops.ts';
+
+export const SERVER_LIMITS = {
+  bodyLimit: 16 * 1024,
+  requestTimeout: 30_000,
+  connectionTimeout: 30_000,
+  keepAliveTimeout: 72_000,
+} as const;
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    genReqId,
+    // Our own access line (request-context plugin) names the route template, never the raw URL.
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: deps.settings.trustProxy ?? false,
+    bodyLimit: SERVER_LIMITS.bodyLimit,
+    requestTimeout: SERVER_LIMITS.requestTimeout,
+    connectionTimeout: SERVER_LIMITS.connectionTimeout,
+    keepAliveTimeout: SERVER_LIMITS.keepAliveTimeout,
+    routerOptions: { maxParamLength: 200 },
+  });
+  await app.register(services, deps);
+  await app.register(requestContext);
+  await app.register(errors);
+  await app.register(bindingCookie);
+  await app.register(assetRoutes);
+  await app.register(opsRoutes);
+  await app.register(browserRoutes);
+  await app.register(apiRoutes);
+  return app;
+}

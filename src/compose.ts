@@ -1,0 +1,212 @@
+// The composition root: wires store, Amazon Pay client (or the built-in simulator), services, reconciler and the
+// HTTP app from plain options. server.ts feeds it the configuration; tests feed it their own options.
+import type { KeyObject } from 'node:crypto';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Dispatcher } from 'undici';
+import { AmazonPayClient, type ClientEvent } from './amazon-pay/client.ts';
+import type { Region } from './amazon-pay/endpoints.ts';
+import { CHECKOUT_JS_URLS } from './amazon-pay/endpoints.ts';
+import type { SigningAlgorithm } from './amazon-pay/signing.ts';
+import type { AmazonPayApi } from './amazon-pay/types.ts';
+import type { AppSettings } from './app-types.ts';
+import { buildApp } from './app.ts';
+import { BindingService, DEFAULT_BINDING_TTL_MS } from './checkout/binding.ts';
+import { ButtonConfigService } from './checkout/button-config.ts';
+import { type CompletionObserver, CompletionService, type CompletionServiceOptions } from './checkout/completion.ts';
+import { Reconciler } from './checkout/reconciler.ts';
+import { RETURN_PATH } from './routes/browser.ts';
+import type { Simulator } from './simulator/index.ts';
+import { startSimulator } from './simulator/index.ts';
+import { createStore } from './store/index.ts';
+import type { CheckoutStore } from './store/store.ts';
+
+export interface ServiceOptions {
+  logger: FastifyBaseLogger;
+  databaseUrl: string;
+  sqliteSynchronous?: 'FULL' | 'NORMAL';
+  amazonPay: {
+    publicKeyId: string;
+    privateKey: KeyObject;
+    publicKey: KeyObject;
+    region: Region;
+    sandbox: boolean;
+    algorithm: SigningAlgorithm;
+    apiBaseUrl: string | undefined;
+    merchantId: string;
+    storeId: string;
+    attemptTimeoutMs: number;
+    budgetMs: number;
+    dispatcher?: Dispatcher;
+  };
+  /** Start the built-in simulator on this port and point the client at it. */
+  simulator: { host: string; port: number } | undefined;
+  publicBaseUrl: string;
+  checkoutStartUrl: string;
+  cookieSecret: string;
+  storeName?: string;
+  rateLimitMax: number;
+  trustProxy: string | undefined;
+  metricsToken: string | undefined;
+  redisUrl: string | undefined;
+  returnWaitMs: number;
+  reconcileIntervalMs: number;
+  piiRetentionDays: number;
+  leaseMs?: number;
+  bindingTtlMs?: number;
+  confirmingRefreshSeconds?: number;
+  now?: () => number;
+  /** Replace the Amazon Pay client (tests of the service's own rules). */
+  client?: AmazonPayApi;
+  clientEvents?: (event: ClientEvent) => void;
+  observer?: CompletionObserver;
+  failpoint?: CompletionServiceOptions['failpoint'];
+  /** Start the reconciler loop (tests drive `reconciler.runOnce()` themselves). */
+  startReconciler?: boolean;
+}
+
+export interface Service {
+  app: FastifyInstance;
+  store: CheckoutStore;
+  completion: CompletionService;
+  reconciler: Reconciler;
+  simulator: Simulator | undefined;
+  client: AmazonPayApi;
+  /** Readiness flips to 503 as soon as this is called. */
+  markDraining(): void;
+  /** Stops the reconciler, waits for drives in flight, closes the app, the client and the store. */
+  close(): Promise<void>;
+}
+
+/** Plain-http localhost is the only place a cookie may go without `Secure` (DESIGN §8). */
+export function isPlainHttpLocalhost(publicBaseUrl: string): boolean {
+  const url = new URL(publicBaseUrl);
+  return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+}
+
+export async function createService(options: ServiceOptions): Promise<Service> {
+  const { logger } = options;
+  const now = options.now ?? Date.now;
+  const store = createStore(options.databaseUrl, {
+    logger,
+    ...(options.sqliteSynchronous ? { synchronous: options.sqliteSynchronous } : {}),
+  });
+  await store.migrate();
+
+  let simulator: Simulator | undefined;
+  let apiBaseUrl = options.amazonPay.apiBaseUrl;
+  if (options.simulator) {
+    simulator = await startSimulator({
+      publicKeys: { [options.amazonPay.publicKeyId]: options.amazonPay.publicKey },
+      host: options.simulator.host,
+      port: options.simulator.port,
+    });
+    apiBaseUrl = simulator.url;
+  }
+
+  const ownClient =
+    options.client === undefined
+      ? new AmazonPayClient({
+          publicKeyId: options.amazonPay.publicKeyId,
+          privateKey: options.amazonPay.privateKey,
+          region: options.amazonPay.region,
+          sandbox: options.amazonPay.sandbox,
+          algorithm: options.amazonPay.algorithm,
+          ...(apiBaseUrl ? { apiBaseUrl } : {}),
+          ...(options.amazonPay.dispatcher ? { dispatcher: options.amazonPay.dispatcher } : {}),
+          attemptTimeoutMs: options.amazonPay.attemptTimeoutMs,
+          budgetMs: options.amazonPay.budgetMs,
+          ...(options.clientEvents ? { onEvent: options.clientEvents } : {}),
+        })
+      : undefined;
+  const client: AmazonPayApi = options.client ?? (ownClient as AmazonPayClient);
+
+  // The lease must outlive a whole drive (Complete, Get, Complete again) so no other worker takes over early.
+  const leaseMs = options.leaseMs ?? Math.max(60_000, options.amazonPay.budgetMs * 3 + 5_000);
+  const completion = new CompletionService({
+    store,
+    client,
+    logger,
+    now,
+    leaseMs,
+    returnWaitMs: options.returnWaitMs,
+    ...(options.observer ? { observer: options.observer } : {}),
+    ...(options.failpoint ? { failpoint: options.failpoint } : {}),
+  });
+  const reconciler = new Reconciler({
+    store,
+    completion,
+    logger,
+    intervalMs: options.reconcileIntervalMs,
+    leaseMs,
+    piiRetentionDays: options.piiRetentionDays,
+    now,
+  });
+  const bindingTtlMs = options.bindingTtlMs ?? DEFAULT_BINDING_TTL_MS;
+  const bindings = new BindingService({ store, ttlMs: bindingTtlMs, now });
+  const cancelUrl = new URL(options.checkoutStartUrl, options.publicBaseUrl).href;
+  const buttonConfig = new ButtonConfigService({
+    client,
+    merchantId: options.amazonPay.merchantId,
+    storeId: options.amazonPay.storeId,
+    region: options.amazonPay.region,
+    sandbox: options.amazonPay.sandbox,
+    publicBaseUrl: options.publicBaseUrl,
+    returnPath: RETURN_PATH.slice(1),
+    cancelUrl,
+  });
+
+  const settings: AppSettings = {
+    publicBaseUrl: options.publicBaseUrl,
+    checkoutStartUrl: options.checkoutStartUrl,
+    cookieSecret: options.cookieSecret,
+    secureCookies: !isPlainHttpLocalhost(options.publicBaseUrl),
+    storeName: options.storeName ?? 'Example Store',
+    button: simulator
+      ? { mode: 'simulator', simulatorSignInUrl: `${simulator.url}/checkout/sign-in` }
+      : { mode: 'amazon', checkoutJsUrl: CHECKOUT_JS_URLS[options.amazonPay.region] },
+    confirmingRefreshSeconds: options.confirmingRefreshSeconds ?? 2,
+    bindingTtlMs,
+    rateLimitMax: options.rateLimitMax,
+    trustProxy: options.trustProxy,
+    metricsToken: options.metricsToken,
+    redisUrl: options.redisUrl,
+  };
+
+  let draining = false;
+  const app = await buildApp({
+    settings,
+    logger,
+    store,
+    completion,
+    bindings,
+    buttonConfig,
+    readiness: () => (draining ? { ready: false, reason: 'draining' } : { ready: true }),
+  });
+
+  if (options.startReconciler ?? true) reconciler.start();
+
+  let closed: Promise<void> | undefined;
+  return {
+    app,
+    store,
+    completion,
+    reconciler,
+    simulator,
+    client,
+    markDraining() {
+      draining = true;
+    },
+    close() {
+      closed ??= (async () => {
+        draining = true;
+        await reconciler.stop();
+        await app.close();
+        await completion.waitForInflight();
+        await ownClient?.close();
+        await simulator?.close();
+        await store.close();
+      })();
+      return closed;
+    },
+  };
+}
