@@ -13,6 +13,11 @@ export abstract class AmazonPayError extends Error {
   attempts = 1;
   /** `x-amz-pay-request-id` of the last response, when there was one. */
   requestId: string | undefined;
+  /**
+   * An earlier attempt of the same call may have reached Amazon (timeout, reset, 5xx), so even a clean final
+   * answer such as a 429 cannot rule out that the operation already took effect.
+   */
+  earlierAttemptAmbiguous = false;
 
   constructor(message: string, options?: { cause?: unknown; requestId?: string | undefined }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
@@ -58,7 +63,9 @@ export class AmazonPayApiError extends AmazonPayError {
    * typically means an earlier attempt already completed (or canceled) the session. Both must be read back.
    */
   get ambiguous(): boolean {
-    return this.status >= 500 || this.reasonCode === 'InvalidCheckoutSessionStatus';
+    return (
+      this.status >= 500 || this.reasonCode === 'InvalidCheckoutSessionStatus' || this.earlierAttemptAmbiguous
+    );
   }
 }
 
@@ -79,7 +86,7 @@ export class AmazonPayTransportError extends AmazonPayError {
   }
 
   get ambiguous(): boolean {
-    return this.requestSent;
+    return this.requestSent || this.earlierAttemptAmbiguous;
   }
 }
 
