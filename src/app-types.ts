@@ -18,7 +18,7 @@ export interface AppSettings {
   confirmingRefreshSeconds: number;
   bindingTtlMs: number;
   rateLimitMax: number;
-  trustProxy: string | undefined;
+  trustProxy: boolean | number | string[] | undefined;
   metricsToken: string | undefined;
   redisUrl: string | undefined;
 }

@@ -23,7 +23,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId,
     // Our own access line (request-context plugin) names the route template, never the raw URL.
     logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: deps.settings.trustProxy ?? false,
+    // A hop count is valid at runtime (proxy-addr) though Fastify's types omit it.
+    trustProxy: (deps.settings.trustProxy ?? false) as boolean | string[],
     bodyLimit: SERVER_LIMITS.bodyLimit,
     requestTimeout: SERVER_LIMITS.requestTimeout,
     connectionTimeout: SERVER_LIMITS.connectionTimeout,

@@ -8,11 +8,15 @@ import type { Region } from './amazon-pay/endpoints.ts';
 import { CHECKOUT_JS_URLS } from './amazon-pay/endpoints.ts';
 import type { SigningAlgorithm } from './amazon-pay/signing.ts';
 import type { AmazonPayApi } from './amazon-pay/types.ts';
-import type { AppSettings } from './app-types.ts';
 import { buildApp } from './app.ts';
+import type { AppSettings } from './app-types.ts';
 import { BindingService, DEFAULT_BINDING_TTL_MS } from './checkout/binding.ts';
 import { ButtonConfigService } from './checkout/button-config.ts';
-import { type CompletionObserver, CompletionService, type CompletionServiceOptions } from './checkout/completion.ts';
+import {
+  type CompletionObserver,
+  CompletionService,
+  type CompletionServiceOptions,
+} from './checkout/completion.ts';
 import { Reconciler } from './checkout/reconciler.ts';
 import { RETURN_PATH } from './routes/browser.ts';
 import type { Simulator } from './simulator/index.ts';
@@ -45,7 +49,7 @@ export interface ServiceOptions {
   cookieSecret: string;
   storeName?: string;
   rateLimitMax: number;
-  trustProxy: string | undefined;
+  trustProxy: boolean | number | string[] | undefined;
   metricsToken: string | undefined;
   redisUrl: string | undefined;
   returnWaitMs: number;

@@ -4,11 +4,17 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { FaultSpec } from '../src/simulator/faults.ts';
 import { type Harness, startHarness } from './support/harness.ts';
 
+/** A fault for the session under test (the helper fills in its id). */
+type Fault = FaultSpec extends infer F ? (F extends unknown ? Omit<F, 'checkoutSessionId'> : never) : never;
+
 let h: Harness;
 let clockOffset = 0;
 beforeAll(async () => {
   // Short deadlines so hung and trickling answers resolve quickly; the clock can be moved for the reconciler.
-  h = await startHarness({ now: () => Date.now() + clockOffset }, { amazonPay: { attemptTimeoutMs: 800, budgetMs: 2_500 } });
+  h = await startHarness(
+    { now: () => Date.now() + clockOffset },
+    { amazonPay: { attemptTimeoutMs: 800, budgetMs: 2_500 } },
+  );
 });
 afterAll(async () => {
   await h.close();
@@ -17,29 +23,45 @@ beforeEach(() => {
   h.sim.clearFaults();
 });
 
-async function returnWithFault(fault: Omit<FaultSpec, 'checkoutSessionId'> | Array<Omit<FaultSpec, 'checkoutSessionId'>>) {
+async function returnWithFault(fault: Fault | Fault[]) {
   const browser = h.browser();
   await browser.startCheckout();
   const { checkoutSessionId } = h.sim.createSession();
-  for (const f of Array.isArray(fault) ? fault : [fault]) h.sim.injectFault({ ...f, checkoutSessionId } as FaultSpec);
+  for (const f of Array.isArray(fault) ? fault : [fault])
+    h.sim.injectFault({ ...f, checkoutSessionId } as FaultSpec);
   const ret = await browser.returnFromAmazon(checkoutSessionId);
   return { browser, checkoutSessionId, ret };
 }
 
 describe('ambiguous faults on the return path resolve to completed', () => {
-  const faults: Array<[string, Omit<FaultSpec, 'checkoutSessionId'> | Array<Omit<FaultSpec, 'checkoutSessionId'>>]> = [
+  const faults: Array<[string, Fault | Fault[]]> = [
     ['reset after the request was processed', { kind: 'reset', operation: 'complete', processFirst: true }],
     ['truncated body', { kind: 'truncated-body', operation: 'complete' }],
     ['slow body beyond the deadline', { kind: 'slow-body', operation: 'complete', durationMs: 3_000 }],
     ['never answering', { kind: 'hang', operation: 'complete' }],
     ['slow headers beyond the deadline', { kind: 'slow-headers', operation: 'complete', ms: 2_000 }],
     ['200 with invalid JSON', { kind: 'invalid-json', operation: 'complete' }],
-    ['200 with an unexpected state', { kind: 'unexpected-state', operation: 'complete', state: 'Processing' }],
-    ['503 after processing, then fine', { kind: 'status', status: 503, operation: 'complete', processFirst: true }],
-    ['502 burst after processing', { kind: 'status', status: 502, operation: 'complete', processFirst: true, times: 10 }],
+    [
+      '200 with an unexpected state',
+      { kind: 'unexpected-state', operation: 'complete', state: 'Processing' },
+    ],
+    [
+      '503 after processing, then fine',
+      { kind: 'status', status: 503, operation: 'complete', processFirst: true },
+    ],
+    [
+      '502 burst after processing',
+      { kind: 'status', status: 502, operation: 'complete', processFirst: true, times: 10 },
+    ],
     [
       '422 InvalidCheckoutSessionStatus after processing',
-      { kind: 'status', status: 422, reasonCode: 'InvalidCheckoutSessionStatus', operation: 'complete', processFirst: true },
+      {
+        kind: 'status',
+        status: 422,
+        reasonCode: 'InvalidCheckoutSessionStatus',
+        operation: 'complete',
+        processFirst: true,
+      },
     ],
     ['429 with Retry-After', { kind: 'status', status: 429, retryAfterSeconds: 1, operation: 'complete' }],
     ['500 burst before processing', { kind: 'status', status: 500, operation: 'complete', times: 2 }],
@@ -102,7 +124,13 @@ describe('Amazon unreachable: unknown, shown as confirming, then settled by the 
     const browser = h.browser();
     await browser.startCheckout();
     const { checkoutSessionId } = h.sim.createSession({ outcome: 'Declined' });
-    h.sim.injectFault({ kind: 'reset', operation: 'any', processFirst: true, times: 1_000, checkoutSessionId });
+    h.sim.injectFault({
+      kind: 'reset',
+      operation: 'any',
+      processFirst: true,
+      times: 1_000,
+      checkoutSessionId,
+    });
     const ret = await browser.returnFromAmazon(checkoutSessionId);
     expect(ret.location).toBe(`/checkout/amazon-pay/result/${checkoutSessionId}`);
     h.sim.clearFaults();

@@ -53,7 +53,10 @@ export default async function apiRoutes(app: FastifyInstance): Promise<void> {
   const { bindings, buttonConfig, completion, settings } = app.checkout;
 
   /** Shared guard: a valid id and a valid binding, or a clean 4xx that reaches nothing behind it. */
-  function guard(request: SessionRequest, reply: FastifyReply): { id: string; bindingId: string } | undefined {
+  function guard(
+    request: SessionRequest,
+    reply: FastifyReply,
+  ): { id: string; bindingId: string } | undefined {
     const id = request.params.checkoutSessionId;
     if (!isValidCheckoutSessionId(id)) {
       sendApiError(reply, 400, 'invalid-session', MESSAGE_CATALOGUE['invalid-session']);
@@ -73,17 +76,30 @@ export default async function apiRoutes(app: FastifyInstance): Promise<void> {
     return reply.setBindingCookie(binding).header('cache-control', 'no-store').send(config);
   });
 
-  app.post('/api/amazon-pay/checkout-sessions/:checkoutSessionId/complete', async (request: SessionRequest, reply) => {
-    const ok = guard(request, reply);
-    if (!ok) return reply;
-    const view = await completion.complete(ok.id, ok.bindingId);
-    return sendView(reply.header('cache-control', 'no-store'), ok.id, view, settings.confirmingRefreshSeconds);
-  });
+  app.post(
+    '/api/amazon-pay/checkout-sessions/:checkoutSessionId/complete',
+    async (request: SessionRequest, reply) => {
+      const ok = guard(request, reply);
+      if (!ok) return reply;
+      const view = await completion.complete(ok.id, ok.bindingId);
+      return sendView(
+        reply.header('cache-control', 'no-store'),
+        ok.id,
+        view,
+        settings.confirmingRefreshSeconds,
+      );
+    },
+  );
 
   app.get('/api/amazon-pay/checkout-sessions/:checkoutSessionId', async (request: SessionRequest, reply) => {
     const ok = guard(request, reply);
     if (!ok) return reply;
     const view = await completion.status(ok.id, ok.bindingId);
-    return sendView(reply.header('cache-control', 'no-store'), ok.id, view, settings.confirmingRefreshSeconds);
+    return sendView(
+      reply.header('cache-control', 'no-store'),
+      ok.id,
+      view,
+      settings.confirmingRefreshSeconds,
+    );
   });
 }

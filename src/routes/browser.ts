@@ -2,8 +2,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isValidCheckoutSessionId } from '../checkout/completion.ts';
 import { type MessageCode, messageFor } from '../checkout/messages.ts';
-import { renderConfirmingPage, renderResultPage, renderStartPage } from '../views/pages.ts';
 import { sendError } from '../plugins/errors.ts';
+import { renderConfirmingPage, renderResultPage, renderStartPage } from '../views/pages.ts';
 
 export const RETURN_PATH = '/checkout/amazon-pay/return';
 export const resultPath = (checkoutSessionId: string) => `/checkout/amazon-pay/result/${checkoutSessionId}`;
@@ -36,17 +36,20 @@ export default async function browserRoutes(app: FastifyInstance): Promise<void>
   const toStart = (reply: FastifyReply, code: MessageCode) =>
     reply.redirect(failureLocation(settings.checkoutStartUrl, code), 303);
 
-  app.get('/checkout', async (request: FastifyRequest<{ Querystring: { error?: string | string[] } }>, reply) => {
-    const raw = request.query.error;
-    const code = Array.isArray(raw) ? raw[0] : raw;
-    const html = renderStartPage({
-      storeName: settings.storeName,
-      ...(code ? { message: messageFor(code) } : {}),
-      button: settings.button,
-      buttonConfigUrl: '/api/amazon-pay/button-config',
-    });
-    return noStoreHtml(reply).send(html);
-  });
+  app.get(
+    '/checkout',
+    async (request: FastifyRequest<{ Querystring: { error?: string | string[] } }>, reply) => {
+      const raw = request.query.error;
+      const code = Array.isArray(raw) ? raw[0] : raw;
+      const html = renderStartPage({
+        storeName: settings.storeName,
+        ...(code ? { message: messageFor(code) } : {}),
+        button: settings.button,
+        buttonConfigUrl: '/api/amazon-pay/button-config',
+      });
+      return noStoreHtml(reply).send(html);
+    },
+  );
 
   app.get(RETURN_PATH, async (request, reply) => {
     const checkoutSessionId = sessionIdFromQuery(request.url);

@@ -16,7 +16,10 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
     try {
       await store.ping();
     } catch (err) {
-      request.log.warn({ err: { type: (err as Error).name, message: (err as Error).message } }, 'store not reachable');
+      request.log.warn(
+        { err: { type: (err as Error).name, message: (err as Error).message } },
+        'store not reachable',
+      );
       return reply.code(503).send({ status: 'unavailable' });
     }
     return reply.send({ status: 'ok' });

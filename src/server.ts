@@ -1,0 +1,82 @@
+// Process entry: load the configuration, wire the service (and the simulator when no Amazon key is set),
+// listen, and shut down gracefully on SIGTERM/SIGINT (readiness 503, drain, commit, close, exit 0).
+import closeWithGrace from 'close-with-grace';
+import { createService } from './compose.ts';
+import { type Config, ConfigError, formatConfigError, loadConfig } from './config.ts';
+import { createLogger } from './logger.ts';
+
+function failpointFromEnv(config: Config) {
+  // Test builds only: crash tests kill the process at a named point of a completion.
+  const name = process.env.CHECKOUT_FAILPOINT;
+  if (!name || config.nodeEnv !== 'test') return undefined;
+  return (point: string) => {
+    if (point === name) process.kill(process.pid, 'SIGKILL');
+  };
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    process.stderr.write(`${formatConfigError(err)}\n`);
+    process.exit(err instanceof ConfigError ? 78 : 1);
+  }
+  const logger = createLogger(config.logLevel);
+  for (const warning of config.warnings) logger.warn({ warning }, 'configuration warning');
+
+  const failpoint = failpointFromEnv(config);
+  const service = await createService({
+    logger,
+    databaseUrl: config.databaseUrl,
+    amazonPay: {
+      publicKeyId: config.publicKeyId,
+      privateKey: config.privateKey,
+      publicKey: config.publicKey,
+      region: config.region,
+      sandbox: config.sandbox,
+      algorithm: config.algorithm,
+      apiBaseUrl: config.apiBaseUrl,
+      merchantId: config.merchantId,
+      storeId: config.storeId,
+      attemptTimeoutMs: config.amazonPayTimeoutMs,
+      budgetMs: config.amazonPayBudgetMs,
+    },
+    simulator: config.simulator ? { host: config.host, port: config.simulatorPort } : undefined,
+    publicBaseUrl: config.publicBaseUrl,
+    checkoutStartUrl: config.checkoutStartUrl,
+    cookieSecret: config.cookieSecret,
+    rateLimitMax: config.rateLimitMax,
+    trustProxy: config.trustProxy,
+    metricsToken: config.metricsToken,
+    redisUrl: config.redisUrl,
+    returnWaitMs: config.returnWaitMs,
+    reconcileIntervalMs: config.reconcileIntervalMs,
+    piiRetentionDays: config.piiRetentionDays,
+    ...(failpoint ? { failpoint } : {}),
+  });
+
+  closeWithGrace({ delay: config.shutdownDrainMs, logger }, async ({ signal, err }) => {
+    if (err) logger.error({ err: { type: err.name, message: err.message } }, 'shutting down after an error');
+    logger.info({ signal }, 'draining: readiness is 503, finishing completions in flight');
+    service.markDraining();
+    await service.close();
+    logger.info('shutdown complete');
+  });
+
+  const address = await service.app.listen({ port: config.port, host: config.host });
+  const startUrl = new URL(config.checkoutStartUrl, config.publicBaseUrl).href;
+  if (service.simulator) {
+    logger.info(
+      { simulator: service.simulator.url, open: startUrl },
+      `Payments are SIMULATED by the built-in Amazon Pay simulator (${service.simulator.url}); no real Amazon Pay is called. Open ${startUrl} in a browser.`,
+    );
+  } else {
+    logger.info(
+      { region: config.region, sandbox: config.sandbox, publicKeyId: config.publicKeyId },
+      `Amazon Pay ${config.sandbox ? 'SANDBOX' : 'LIVE'} (${config.region}); listening on ${address}`,
+    );
+  }
+}
+
+await main();
