@@ -16,7 +16,9 @@ describe('happy path', () => {
     const config = await browser.startCheckout();
     const payload = JSON.parse(config.payloadJSON);
     expect(payload.chargePermissionType).toBe('PaymentMethodOnFile');
-    expect(payload.webCheckoutDetails.signInReturnUrl).toBe('http://localhost:3000/checkout/amazon-pay/return');
+    expect(payload.webCheckoutDetails.signInReturnUrl).toBe(
+      'http://localhost:3000/checkout/amazon-pay/return',
+    );
 
     const { checkoutSessionId } = h.sim.createSession({ buyer: 'source-document' });
     const ret = await browser.returnFromAmazon(checkoutSessionId);
@@ -77,7 +79,9 @@ describe('happy path', () => {
     const browser = h.browser();
     await browser.startCheckout();
     const { checkoutSessionId } = h.sim.createSession();
-    const results = await Promise.all(Array.from({ length: 30 }, () => browser.returnFromAmazon(checkoutSessionId)));
+    const results = await Promise.all(
+      Array.from({ length: 30 }, () => browser.returnFromAmazon(checkoutSessionId)),
+    );
     for (const r of results) {
       expect(r.status).toBe(303);
       expect(r.location).toBe(`/checkout/amazon-pay/result/${checkoutSessionId}`);
@@ -190,7 +194,10 @@ describe('browser binding', () => {
     const browser = h.browser();
     await browser.startCheckout();
     const [name, value] = [...browser.cookies][0]!;
-    browser.cookies.set(name, value.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')));
+    browser.cookies.set(
+      name,
+      value.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')),
+    );
     const { checkoutSessionId } = h.sim.createSession();
     const ret = await browser.returnFromAmazon(checkoutSessionId);
     expect(ret.location).toBe('/checkout?error=checkout-restart');
@@ -245,7 +252,9 @@ describe('browser binding', () => {
       body: '{}',
     });
     expect(res.status).toBe(403);
-    expect(JSON.parse(res.body)).toEqual({ error: { code: 'checkout-restart', message: expect.any(String) } });
+    expect(JSON.parse(res.body)).toEqual({
+      error: { code: 'checkout-restart', message: expect.any(String) },
+    });
     expect(h.sim.stats(checkoutSessionId).completeCalls).toBe(0);
   });
 });
@@ -261,8 +270,14 @@ describe('malformed ids never reach Amazon', () => {
     ['markup', 'amazonCheckoutSessionId=%3Cscript%3Ealert(1)%3C%2Fscript%3E'],
     ['NUL', 'amazonCheckoutSessionId=bd504926-f659-4ad7-a1a9-9a747aaf527%00'],
     ['unicode', 'amazonCheckoutSessionId=bd504926-f659-4ad7-a1a9-9a747aaf527%C3%A9'],
-    ['the parameter twice', 'amazonCheckoutSessionId=bd504926-f659-4ad7-a1a9-9a747aaf5275&amazonCheckoutSessionId=bd504926-f659-4ad7-a1a9-9a747aaf5275'],
-    ['both names', 'amazonCheckoutSessionId=bd504926-f659-4ad7-a1a9-9a747aaf5275&checkoutSessionId=bd504926-f659-4ad7-a1a9-9a747aaf5275'],
+    [
+      'the parameter twice',
+      'amazonCheckoutSessionId=bd504926-f659-4ad7-a1a9-9a747aaf5275&amazonCheckoutSessionId=bd504926-f659-4ad7-a1a9-9a747aaf5275',
+    ],
+    [
+      'both names',
+      'amazonCheckoutSessionId=bd504926-f659-4ad7-a1a9-9a747aaf5275&checkoutSessionId=bd504926-f659-4ad7-a1a9-9a747aaf5275',
+    ],
   ] as const;
   for (const [name, query] of bad) {
     it(`${name}: no upstream call, no 5xx`, async () => {
@@ -290,7 +305,10 @@ describe('malformed ids never reach Amazon', () => {
     const browser = h.browser();
     await browser.startCheckout();
     for (const id of ['x', '..%2F..', '%3Cb%3E', 'a'.repeat(150)]) {
-      const json = await browser.fetch(`/api/amazon-pay/checkout-sessions/${id}/complete`, { method: 'POST', body: '{}' });
+      const json = await browser.fetch(`/api/amazon-pay/checkout-sessions/${id}/complete`, {
+        method: 'POST',
+        body: '{}',
+      });
       expect([400, 404]).toContain(json.status);
       const page = await browser.fetch(`/checkout/amazon-pay/result/${id}`);
       expect(page.status).toBe(404);

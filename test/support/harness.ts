@@ -7,14 +7,16 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { request } from 'undici';
-import { type Service, type ServiceOptions, createService } from '../../src/compose.ts';
+import { createService, type Service, type ServiceOptions } from '../../src/compose.ts';
 import { type Simulator, startSimulator } from '../../src/simulator/index.ts';
 
 export const TEST_KEY_ID = 'SANDBOX-TESTKEY0000000000000000';
 export const privateKey = createPrivateKey(
   readFileSync(new URL('../fixtures/amazon-test-key-private-pkcs1.pem', import.meta.url)),
 );
-export const publicKey = createPublicKey(readFileSync(new URL('../fixtures/amazon-test-key-public.pem', import.meta.url)));
+export const publicKey = createPublicKey(
+  readFileSync(new URL('../fixtures/amazon-test-key-public.pem', import.meta.url)),
+);
 
 export interface HttpResult {
   status: number;
@@ -53,7 +55,12 @@ export class Browser {
       this.cookies.set(pair!.slice(0, eq).trim(), pair!.slice(eq + 1).trim());
     }
     const location = res.headers.location;
-    return { status: res.statusCode, headers: res.headers, body, location: typeof location === 'string' ? location : undefined };
+    return {
+      status: res.statusCode,
+      headers: res.headers,
+      body,
+      location: typeof location === 'string' ? location : undefined,
+    };
   }
 
   /** Starts a checkout attempt like the start page's script does: sets the binding cookie. */
@@ -64,7 +71,9 @@ export class Browser {
   }
 
   returnFromAmazon(checkoutSessionId: string): Promise<HttpResult> {
-    return this.fetch(`/checkout/amazon-pay/return?amazonCheckoutSessionId=${encodeURIComponent(checkoutSessionId)}`);
+    return this.fetch(
+      `/checkout/amazon-pay/return?amazonCheckoutSessionId=${encodeURIComponent(checkoutSessionId)}`,
+    );
   }
 
   /** Follows redirects on our own origin, as a browser would, and returns the final page. */
