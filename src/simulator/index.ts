@@ -16,7 +16,7 @@ import {
   processesFirst,
   statusFaultBody,
 } from './faults.ts';
-import { handleHostedPage, isHostedPagePath } from './hosted-page.ts';
+import { createHostedPage, isHostedPagePath } from './hosted-page.ts';
 import {
   type CreateSessionInput,
   type FailureReason,
@@ -450,17 +450,13 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       return;
     }
     if (isHostedPagePath(rawPath)) {
-      await handleHostedPage(
-        { publicKeys: opts.publicKeys, createSession, now: simNow },
-        req,
-        res,
-        rawQuery,
-        body,
-      );
+      hostedPage.handle(req, res, rawPath, rawQuery, body);
       return;
     }
     await handleApi(req, res, rawPath, rawQuery, body);
   }
+
+  const hostedPage = createHostedPage({ publicKeys: opts.publicKeys, createSession, now: simNow });
 
   const server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
