@@ -183,27 +183,32 @@ function verifyButton(
 }
 
 const STYLE = `
-:root { color-scheme: light; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
+:root { color-scheme: light; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; line-height: 1.45; }
+*, *::before, *::after { box-sizing: border-box; }
 body { margin: 0; background: #f3f3f3; color: #0f1111; }
 header { background: #232f3e; color: #fff; padding: .75rem 1.5rem; font-weight: 600; }
 main { max-width: 36rem; margin: 1.5rem auto; background: #fff; padding: 1.5rem; border-radius: 8px;
   border: 1px solid #d5d9d9; }
-h1 { font-size: 1.4rem; margin-top: 0; }
-fieldset { border: 1px solid #d5d9d9; border-radius: 6px; margin: 0 0 1rem; padding: .75rem 1rem; }
+@media (max-width: 38rem) { header { padding: .75rem 1rem; } main { margin: 1rem .75rem; padding: 1.25rem 1rem; } }
+h1 { font-size: 1.4rem; line-height: 1.25; margin-top: 0; }
+fieldset { border: 1px solid #d5d9d9; border-radius: 6px; margin: 0 0 1rem; padding: .5rem 1rem .75rem; }
 legend { font-weight: 600; padding: 0 .25rem; }
-label { display: block; padding: .3rem 0; cursor: pointer; }
-.detail { display: block; color: #565959; font-size: .9rem; margin-left: 1.6rem; }
+label { display: flex; align-items: baseline; gap: .6rem; padding: .35rem 0; cursor: pointer; }
+label input { flex: none; margin: 0; transform: translateY(.1em); }
+.detail { display: block; color: #565959; font-size: .9rem; }
 .actions { display: flex; gap: .75rem; flex-wrap: wrap; }
 button { font: inherit; padding: .6rem 1.2rem; border-radius: 20px; cursor: pointer; border: 1px solid #8d9096; }
+@media (max-width: 38rem) { .actions button { flex: 1 1 100%; } }
 #continue { background: #ffd814; border-color: #fcd200; color: #0f1111; }
+#continue:hover { background: #f7ca00; }
 #cancel { background: #fff; color: #0f1111; }
+#cancel:hover { background: #f7fafa; }
 button:focus-visible, input:focus-visible { outline: 3px solid #007185; outline-offset: 2px; }
 .note { color: #565959; font-size: .9rem; }
 header .note { color: #d5d9d9; font-weight: 400; }
 .error { border-left: 4px solid #b12704; padding-left: 1rem; }
 code { overflow-wrap: anywhere; }
 `;
-
 function page(title: string, content: string, nonce: string): string {
   return `<!doctype html>
 <html lang="en">
@@ -262,7 +267,23 @@ function errorPage(res: ServerResponse, err: PageError): void {
 
 function radio(group: string, value: string, label: string, detail: string, checked: boolean): string {
   const id = `${group}-${value}`;
-  return `<label for="${escapeHtml(id)}"><input type="radio" id="${escapeHtml(id)}" name="${group}" value="${escapeHtml(value)}"${checked ? ' checked' : ''}> ${escapeHtml(label)}${detail ? `<span class="detail">${escapeHtml(detail)}</span>` : ''}</label>`;
+  return `<label for="${escapeHtml(id)}"><input type="radio" id="${escapeHtml(id)}" name="${group}" value="${escapeHtml(value)}"${checked ? ' checked' : ''}><span>${escapeHtml(label)}${detail ? `<span class="detail">${escapeHtml(detail)}</span>` : ''}</span></label>`;
+}
+
+const SCOPE_LABELS: Record<(typeof SIGN_IN_SCOPES)[number], string> = {
+  name: 'name',
+  email: 'email address',
+  postalCode: 'postal code',
+  shippingAddress: 'shipping address',
+  phoneNumber: 'phone number',
+  primeStatus: 'Prime status',
+  billingAddress: 'billing address',
+};
+
+/** "name, email address and phone number": the consent line reads like Amazon's, not like the payload. */
+function readableScopes(scopes: readonly string[]): string {
+  const labels = scopes.map((s) => SCOPE_LABELS[s as keyof typeof SCOPE_LABELS] ?? s);
+  return labels.length > 1 ? `${labels.slice(0, -1).join(', ')} and ${labels.at(-1)}` : (labels[0] ?? '');
 }
 
 function signInPage(res: ServerResponse, token: string, request: SignInRequest): void {
@@ -274,11 +295,11 @@ function signInPage(res: ServerResponse, token: string, request: SignInRequest):
   const outcomes = PAGE_OUTCOMES.map(([value, label], i) => radio('outcome', value, label, '', i === 0)).join(
     '\n',
   );
-  const scopes = request.scopes.length > 0 ? request.scopes.join(', ') : 'name, email (default)';
+  const scopes = readableScopes(request.scopes.length > 0 ? request.scopes : ['name', 'email']);
   const html = page(
     'Sign in',
     `<h1>Sign in with Amazon Pay</h1>
-<p>The merchant${request.storeId ? ` (<code>${escapeHtml(request.storeId)}</code>)` : ''} asks to save Amazon Pay as a payment method and to see: ${escapeHtml(scopes)}.</p>
+<p>The merchant${request.storeId ? ` (<code>${escapeHtml(request.storeId)}</code>)` : ''} asks to save Amazon Pay as a payment method and to see your ${escapeHtml(scopes)}.</p>
 <form method="post" action="${CONTINUE_PATH}">
 <input type="hidden" name="token" value="${escapeHtml(token)}">
 <fieldset>
