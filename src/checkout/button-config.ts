@@ -2,7 +2,14 @@
 import type { Region } from '../amazon-pay/endpoints.ts';
 import type { AmazonPayApi } from '../amazon-pay/types.ts';
 
-export const SIGN_IN_SCOPES = ['name', 'email', 'phoneNumber', 'billingAddress', 'shippingAddress', 'postalCode'];
+export const SIGN_IN_SCOPES = [
+  'name',
+  'email',
+  'phoneNumber',
+  'billingAddress',
+  'shippingAddress',
+  'postalCode',
+];
 
 const LEDGER_CURRENCY: Record<Region, string> = { na: 'USD', eu: 'EUR', jp: 'JPY' };
 const CHECKOUT_LANGUAGE: Record<Region, string> = { na: 'en_US', eu: 'en_GB', jp: 'ja_JP' };

@@ -5,7 +5,8 @@ export const DEFAULT_FAILURE_TEXT =
 
 export const MESSAGE_CATALOGUE = {
   'not-successful': DEFAULT_FAILURE_TEXT,
-  'buyer-canceled': 'You canceled saving Amazon Pay as your payment method. You can try again whenever you like.',
+  'buyer-canceled':
+    'You canceled saving Amazon Pay as your payment method. You can try again whenever you like.',
   declined:
     'Amazon Pay could not use the selected payment method. Please try again and choose a different payment method in your Amazon account.',
   expired: 'Your Amazon Pay session expired before it was confirmed. Please start again.',
