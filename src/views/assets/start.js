@@ -48,6 +48,31 @@
     }
   }
 
+  // Local development: the binding cookie belongs to the host in the address bar, and the buyer comes back to
+  // the host of PUBLIC_BASE_URL. Opened at 127.0.0.1 while the return goes to localhost (or the other way
+  // round), the return would find no cookie, so move to the return URL's host first. Loopback names only:
+  // anywhere else a mismatch is a configuration error that a redirect must not paper over.
+  const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
+
+  function loopbackTwin(config) {
+    try {
+      const payload = JSON.parse(config.createCheckoutSessionConfig.payloadJSON);
+      const target = new URL(payload.webCheckoutDetails.signInReturnUrl);
+      const here = new URL(window.location.href);
+      if (
+        target.hostname === here.hostname ||
+        target.protocol !== here.protocol ||
+        target.port !== here.port
+      ) {
+        return null;
+      }
+      if (!LOOPBACK_HOSTS.includes(target.hostname) || !LOOPBACK_HOSTS.includes(here.hostname)) return null;
+      return `${target.origin}${here.pathname}${here.search}${here.hash}`;
+    } catch {
+      return null;
+    }
+  }
+
   async function fetchConfig(url) {
     const controller = typeof AbortController === 'function' ? new AbortController() : null;
     const timer = controller ? setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS) : null;
@@ -173,6 +198,11 @@
         throw new Error('unknown button mode');
       }
       const config = await fetchConfig(configUrl);
+      const twin = loopbackTwin(config);
+      if (twin) {
+        window.location.replace(twin);
+        return;
+      }
       clear(container);
       if (mode === 'amazon') renderAmazonButton(config);
       else renderSimulatorButton(config, simulatorAction);
