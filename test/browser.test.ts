@@ -149,7 +149,7 @@ describe('success', () => {
 
   it('opened at localhost while PUBLIC_BASE_URL says 127.0.0.1: moves to 127.0.0.1 first, so the return finds its cookie', async () => {
     const port = new URL(app.baseUrl).port;
-    await page.goto(`http://localhost:${port}/checkout`);
+    await page.goto(`http://localhost:${port}/checkout`, { waitUntil: 'commit' });
     await page.waitForURL(`${app.baseUrl}/checkout`);
     await page.locator('#amazon-pay-button').waitFor({ state: 'visible' });
     await clickAmazonPay(page);
