@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { BindingService } from './checkout/binding.ts';
 import type { ButtonConfigService } from './checkout/button-config.ts';
 import type { CompletionService } from './checkout/completion.ts';
+import type { Metrics } from './metrics.ts';
 import type { CheckoutStore } from './store/store.ts';
 
 export interface AppSettings {
@@ -32,4 +33,6 @@ export interface AppDeps {
   buttonConfig: ButtonConfigService;
   /** Extra readiness checks (key self-test result, draining flag). */
   readiness: () => { ready: boolean; reason?: string };
+  /** The service's Prometheus instruments, served at /metrics (a fresh set when absent). */
+  metrics?: Metrics;
 }

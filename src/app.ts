@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { AppDeps } from './app-types.ts';
 import bindingCookie from './plugins/binding-cookie.ts';
 import errors from './plugins/errors.ts';
+import metrics from './plugins/metrics.ts';
 import requestContext, { genReqId } from './plugins/request-context.ts';
 import services from './plugins/services.ts';
 import apiRoutes from './routes/api.ts';
@@ -34,6 +35,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(services, deps);
   await app.register(requestContext);
   await app.register(errors);
+  await app.register(metrics, { metrics: deps.metrics });
   await app.register(bindingCookie);
   await app.register(assetRoutes);
   await app.register(opsRoutes);

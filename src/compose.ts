@@ -18,6 +18,7 @@ import {
   type CompletionServiceOptions,
 } from './checkout/completion.ts';
 import { Reconciler } from './checkout/reconciler.ts';
+import { Metrics } from './metrics.ts';
 import { RETURN_PATH } from './routes/browser.ts';
 import type { Simulator } from './simulator/index.ts';
 import { startSimulator } from './simulator/index.ts';
@@ -75,6 +76,8 @@ export interface Service {
   reconciler: Reconciler;
   simulator: Simulator | undefined;
   client: AmazonPayApi;
+  /** Prometheus instruments served at /metrics; `registerGauge` adds gauges of other modules. */
+  metrics: Metrics;
   /** Readiness flips to 503 as soon as this is called. */
   markDraining(): void;
   /** Stops the reconciler, waits for drives in flight, closes the app, the client and the store. */
@@ -95,6 +98,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     ...(options.sqliteSynchronous ? { synchronous: options.sqliteSynchronous } : {}),
   });
   await store.migrate();
+  const metrics = new Metrics({ now });
+  metrics.watchStore((at) => store.stats(at));
 
   let simulator: Simulator | undefined;
   let apiBaseUrl = options.amazonPay.apiBaseUrl;
@@ -119,7 +124,10 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           ...(options.amazonPay.dispatcher ? { dispatcher: options.amazonPay.dispatcher } : {}),
           attemptTimeoutMs: options.amazonPay.attemptTimeoutMs,
           budgetMs: options.amazonPay.budgetMs,
-          ...(options.clientEvents ? { onEvent: options.clientEvents } : {}),
+          onEvent: (event) => {
+            metrics.clientEvent(event);
+            options.clientEvents?.(event);
+          },
         })
       : undefined;
   const client: AmazonPayApi = options.client ?? (ownClient as AmazonPayClient);
@@ -133,7 +141,12 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     now,
     leaseMs,
     returnWaitMs: options.returnWaitMs,
-    ...(options.observer ? { observer: options.observer } : {}),
+    observer: {
+      outcome: (state, reasonCode, source) => {
+        metrics.completionObserver.outcome(state, reasonCode, source);
+        options.observer?.outcome(state, reasonCode, source);
+      },
+    },
     ...(options.failpoint ? { failpoint: options.failpoint } : {}),
   });
   const reconciler = new Reconciler({
@@ -144,6 +157,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     leaseMs,
     piiRetentionDays: options.piiRetentionDays,
     now,
+    onRun: metrics.reconcilerRun,
   });
   const bindingTtlMs = options.bindingTtlMs ?? DEFAULT_BINDING_TTL_MS;
   const bindings = new BindingService({ store, ttlMs: bindingTtlMs, now });
@@ -185,6 +199,14 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     bindings,
     buttonConfig,
     readiness: () => (draining ? { ready: false, reason: 'draining' } : { ready: true }),
+    metrics,
+  });
+  metrics.registerGauge({
+    name: 'checkout_completions_in_flight',
+    help: 'Completion drives running in this process (what a shutdown waits for).',
+    collect() {
+      this.set(completion.inflightCount);
+    },
   });
 
   if (options.startReconciler ?? true) reconciler.start();
@@ -197,6 +219,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     reconciler,
     simulator,
     client,
+    metrics,
     markDraining() {
       draining = true;
     },
