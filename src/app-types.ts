@@ -33,6 +33,8 @@ export interface AppDeps {
   buttonConfig: ButtonConfigService;
   /** Extra readiness checks (key self-test result, draining flag). */
   readiness: () => { ready: boolean; reason?: string };
+  /** True once shutdown began: new requests get 503 while work in flight finishes. */
+  draining?: () => boolean;
   /** The service's Prometheus instruments, served at /metrics (a fresh set when absent). */
   metrics?: Metrics;
 }

@@ -44,7 +44,7 @@ export interface ServiceOptions {
     dispatcher?: Dispatcher;
   };
   /** Start the built-in simulator on this port and point the client at it. */
-  simulator: { host: string; port: number } | undefined;
+  simulator: { host: string; port: number; latencyMs?: number } | undefined;
   publicBaseUrl: string;
   checkoutStartUrl: string;
   cookieSecret: string;
@@ -108,6 +108,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       publicKeys: { [options.amazonPay.publicKeyId]: options.amazonPay.publicKey },
       host: options.simulator.host,
       port: options.simulator.port,
+      ...(options.simulator.latencyMs ? { latencyMs: options.simulator.latencyMs } : {}),
     });
     apiBaseUrl = simulator.url;
   }
@@ -199,6 +200,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     bindings,
     buttonConfig,
     readiness: () => (draining ? { ready: false, reason: 'draining' } : { ready: true }),
+    draining: () => draining,
     metrics,
   });
   metrics.registerGauge({
@@ -227,8 +229,9 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       closed ??= (async () => {
         draining = true;
         await reconciler.stop();
-        await app.close();
+        // The listener stays open meanwhile: probes read 503 and the waiting returns get their answers.
         await completion.waitForInflight();
+        await app.close();
         await ownClient?.close();
         await simulator?.close();
         await store.close();

@@ -237,6 +237,9 @@ export const EnvSchema = z.object({
     'On SIGTERM, how long in-flight completions may take to finish and commit before the process exits, in ms.',
   ),
   SIMULATOR_PORT: int(3001, 0, 65535).describe('Port of the built-in simulator (0 picks a free port).'),
+  SIMULATOR_LATENCY_MS: int(0, 0, 120_000).describe(
+    'Delay the built-in simulator adds before each API answer, in ms (demos of the confirming page, shutdown tests).',
+  ),
   DATA_DIR: z
     .string()
     .default('data')
@@ -297,6 +300,7 @@ export interface Config {
   readonly checkoutStartUrl: string;
   readonly simulator: boolean;
   readonly simulatorPort: number;
+  readonly simulatorLatencyMs: number;
   readonly publicKeyId: string;
   readonly privateKey: KeyObject;
   /** Derived from the private key; what the simulator verifies with. */
@@ -706,6 +710,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     checkoutStartUrl: e.CHECKOUT_START_URL,
     simulator,
     simulatorPort: e.SIMULATOR_PORT,
+    simulatorLatencyMs: e.SIMULATOR_LATENCY_MS,
     publicKeyId: e.AMAZON_PAY_PUBLIC_KEY_ID ?? SIMULATOR_PUBLIC_KEY_ID,
     privateKey,
     publicKey,

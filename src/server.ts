@@ -42,7 +42,9 @@ async function main(): Promise<void> {
       attemptTimeoutMs: config.amazonPayTimeoutMs,
       budgetMs: config.amazonPayBudgetMs,
     },
-    simulator: config.simulator ? { host: config.host, port: config.simulatorPort } : undefined,
+    simulator: config.simulator
+      ? { host: config.host, port: config.simulatorPort, latencyMs: config.simulatorLatencyMs }
+      : undefined,
     publicBaseUrl: config.publicBaseUrl,
     checkoutStartUrl: config.checkoutStartUrl,
     cookieSecret: config.cookieSecret,
@@ -56,11 +58,22 @@ async function main(): Promise<void> {
     ...(failpoint ? { failpoint } : {}),
   });
 
+  // close-with-grace exits 0 once the drain finished, 1 when it outlives SHUTDOWN_DRAIN_MS, and 1 at once on a
+  // second signal (an operator's "now"): records left pending then are the reconciler's after the restart.
   closeWithGrace({ delay: config.shutdownDrainMs, logger }, async ({ signal, err }) => {
-    if (err) logger.error({ err: { type: err.name, message: err.message } }, 'shutting down after an error');
-    logger.info({ signal }, 'draining: readiness is 503, finishing completions in flight');
+    if (err) logger.error({ err }, 'shutting down after an error');
+    logger.info(
+      { signal, inflight: service.completion.inflightCount, drainMs: config.shutdownDrainMs },
+      'draining: readiness is 503, new requests are refused, completions in flight finish and commit',
+    );
     service.markDraining();
+    // Shortly before the deadline, cut Amazon calls short so every drive still commits (as `unknown` when
+    // undecided) instead of being killed mid-way; the reconciler settles those after the restart.
+    const margin = Math.min(5_000, Math.floor(config.shutdownDrainMs / 5));
+    const abortTimer = setTimeout(() => service.completion.abortDrives(), config.shutdownDrainMs - margin);
+    abortTimer.unref();
     await service.close();
+    clearTimeout(abortTimer);
     logger.info('shutdown complete');
   });
 
@@ -68,12 +81,12 @@ async function main(): Promise<void> {
   const startUrl = new URL(config.checkoutStartUrl, config.publicBaseUrl).href;
   if (service.simulator) {
     logger.info(
-      { simulator: service.simulator.url, open: startUrl },
+      { address, simulator: service.simulator.url, open: startUrl },
       `Payments are SIMULATED by the built-in Amazon Pay simulator (${service.simulator.url}); no real Amazon Pay is called. Open ${startUrl} in a browser.`,
     );
   } else {
     logger.info(
-      { region: config.region, sandbox: config.sandbox, publicKeyId: config.publicKeyId },
+      { address, region: config.region, sandbox: config.sandbox, publicKeyId: config.publicKeyId },
       `Amazon Pay ${config.sandbox ? 'SANDBOX' : 'LIVE'} (${config.region}); listening on ${address}`,
     );
   }
