@@ -145,14 +145,23 @@ export class PostgresCheckoutStore implements CheckoutStore {
           const found = await q(client, 'SELECT 1 FROM pg_namespace WHERE nspname = $1', [this.#schema]);
           if (found.rowCount === 0) await q(client, `CREATE SCHEMA ${this.#schema}`);
         }
-        await q(
+        // Looked up first for the same reason: CREATE TABLE IF NOT EXISTS demands CREATE on the schema even
+        // when the table exists, so a role without it could not start an up-to-date deployment.
+        // current_schema() is where CREATE TABLE would put it (the first existing schema on search_path).
+        const table = await q(
           client,
-          `CREATE TABLE IF NOT EXISTS schema_migrations (
-            version integer PRIMARY KEY,
-            name text NOT NULL,
-            applied_at bigint NOT NULL
-          )`,
+          "SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'",
         );
+        if (table.rowCount === 0) {
+          await q(
+            client,
+            `CREATE TABLE schema_migrations (
+              version integer PRIMARY KEY,
+              name text NOT NULL,
+              applied_at bigint NOT NULL
+            )`,
+          );
+        }
         const applied = await q(client, 'SELECT version FROM schema_migrations');
         const versions = new Set(applied.rows.map((r: { version: number }) => r.version));
         const next: Migration | undefined = postgresMigrations.find((m) => !versions.has(m.version));
