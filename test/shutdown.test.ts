@@ -248,7 +248,8 @@ describe('a drain that would outlive SHUTDOWN_DRAIN_MS', () => {
     expect(ret.location).toBe(`/checkout/amazon-pay/result/${checkoutSessionId}`);
     const exit = await server.exited;
     expect({ code: exit.code, signal: exit.signal }, server.output()).toEqual({ code: 0, signal: null });
-    expect(exit.at - signalledAt).toBeLessThan(8_000);
+    // Exit code 0 already means close-with-grace's 8 s timer did not fire; the bound only allows for scheduling.
+    expect(exit.at - signalledAt).toBeLessThan(10_000);
     // Undecided, not failed: the reconciler settles it after the restart.
     expect((await recordState(server.dbFile, checkoutSessionId))?.state).toBe('unknown');
   }, 60_000);
