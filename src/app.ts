@@ -5,6 +5,7 @@ import bindingCookie from './plugins/binding-cookie.ts';
 import errors from './plugins/errors.ts';
 import metrics from './plugins/metrics.ts';
 import requestContext, { genReqId } from './plugins/request-context.ts';
+import security, { onFrameworkError } from './plugins/security.ts';
 import services from './plugins/services.ts';
 import apiRoutes from './routes/api.ts';
 import assetRoutes from './routes/assets.ts';
@@ -31,8 +32,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     connectionTimeout: SERVER_LIMITS.connectionTimeout,
     keepAliveTimeout: SERVER_LIMITS.keepAliveTimeout,
     routerOptions: { maxParamLength: 200 },
+    // Bad %-escapes and over-long ids are answered before any hook: this keeps headers and error shape.
+    frameworkErrors: onFrameworkError,
   });
   await app.register(services, deps);
+  // Before every other hook, so even early answers (drain 503, rate limit 429) carry the headers.
+  await app.register(security);
   await app.register(requestContext);
   await app.register(errors);
   await app.register(metrics, { metrics: deps.metrics });
