@@ -4,6 +4,7 @@ import type { AppDeps } from './app-types.ts';
 import bindingCookie from './plugins/binding-cookie.ts';
 import errors from './plugins/errors.ts';
 import metrics from './plugins/metrics.ts';
+import openapi from './plugins/openapi.ts';
 import rateLimit from './plugins/rate-limit.ts';
 import requestContext, { genReqId } from './plugins/request-context.ts';
 import security, { onFrameworkError } from './plugins/security.ts';
@@ -44,6 +45,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(metrics, { metrics: deps.metrics });
   await app.register(rateLimit);
   await app.register(bindingCookie);
+  await app.register(openapi);
   await app.register(assetRoutes);
   await app.register(opsRoutes);
   await app.register(browserRoutes);
