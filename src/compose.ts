@@ -3,6 +3,14 @@
 import type { KeyObject } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Dispatcher } from 'undici';
+import {
+  Bulkhead,
+  type BulkheadOptions,
+  CIRCUIT_STATE_VALUE,
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  GuardedAmazonPay,
+} from './amazon-pay/circuit-breaker.ts';
 import { AmazonPayClient, type ClientEvent } from './amazon-pay/client.ts';
 import type { Region } from './amazon-pay/endpoints.ts';
 import { CHECKOUT_JS_URLS } from './amazon-pay/endpoints.ts';
@@ -29,6 +37,8 @@ export interface ServiceOptions {
   logger: FastifyBaseLogger;
   databaseUrl: string;
   sqliteSynchronous?: 'FULL' | 'NORMAL';
+  /** PostgreSQL schema for the tables (tests isolate themselves with one per run). */
+  storeSchema?: string;
   amazonPay: {
     publicKeyId: string;
     privateKey: KeyObject;
@@ -56,7 +66,15 @@ export interface ServiceOptions {
   returnWaitMs: number;
   reconcileIntervalMs: number;
   piiRetentionDays: number;
+  /**
+   * How long a claim protects a record. Default max(60 s, 3 × budget + 5 s); every drive is cut off before its
+   * lease ends, so a shorter lease only makes crash recovery faster at the cost of drives giving up sooner.
+   */
   leaseMs?: number;
+  /** Breaker around Amazon calls (its clock defaults to `now`). */
+  circuitBreaker?: Omit<CircuitBreakerOptions, 'now'>;
+  /** Cap on concurrent Amazon calls and their queue. */
+  bulkhead?: BulkheadOptions;
   bindingTtlMs?: number;
   confirmingRefreshSeconds?: number;
   now?: () => number;
@@ -78,6 +96,9 @@ export interface Service {
   client: AmazonPayApi;
   /** Prometheus instruments served at /metrics; `registerGauge` adds gauges of other modules. */
   metrics: Metrics;
+  /** The breaker around Amazon calls: `state` and `onStateChange` for the circuit-state gauge. */
+  circuit: CircuitBreaker;
+  bulkhead: Bulkhead;
   /** Readiness flips to 503 as soon as this is called. */
   markDraining(): void;
   /** Stops the reconciler, waits for drives in flight, closes the app, the client and the store. */
@@ -96,6 +117,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   const store = createStore(options.databaseUrl, {
     logger,
     ...(options.sqliteSynchronous ? { synchronous: options.sqliteSynchronous } : {}),
+    ...(options.storeSchema ? { schema: options.storeSchema } : {}),
   });
   await store.migrate();
   const metrics = new Metrics({ now });
@@ -131,7 +153,14 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           },
         })
       : undefined;
-  const client: AmazonPayApi = options.client ?? (ownClient as AmazonPayClient);
+  const rawClient: AmazonPayApi = options.client ?? (ownClient as AmazonPayClient);
+  // Every Amazon call, the reconciler's included, goes through one breaker and one bulkhead per process.
+  const circuit = new CircuitBreaker({ ...options.circuitBreaker, now });
+  circuit.onStateChange((state, previous) =>
+    logger.warn({ state, previous }, 'Amazon Pay circuit state changed'),
+  );
+  const bulkhead = new Bulkhead({ maxQueueWaitMs: options.amazonPay.budgetMs, ...options.bulkhead });
+  const client = new GuardedAmazonPay(rawClient, { breaker: circuit, bulkhead });
 
   // The lease must outlive a whole drive (Complete, Get, Complete again) so no other worker takes over early.
   const leaseMs = options.leaseMs ?? Math.max(60_000, options.amazonPay.budgetMs * 3 + 5_000);
@@ -149,6 +178,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       },
     },
     ...(options.failpoint ? { failpoint: options.failpoint } : {}),
+    overloaded: () => client.overloaded,
   });
   const reconciler = new Reconciler({
     store,
@@ -159,6 +189,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     piiRetentionDays: options.piiRetentionDays,
     now,
     onRun: metrics.reconcilerRun,
+    paused: () => circuit.state === 'open',
   });
   const bindingTtlMs = options.bindingTtlMs ?? DEFAULT_BINDING_TTL_MS;
   const bindings = new BindingService({ store, ttlMs: bindingTtlMs, now });
@@ -210,6 +241,22 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       this.set(completion.inflightCount);
     },
   });
+  metrics.registerGauge({
+    name: 'amazon_pay_circuit_state',
+    help: 'Circuit breaker around Amazon Pay calls: 0 closed, 1 half-open (probing), 2 open (calls not made).',
+    collect() {
+      this.set(CIRCUIT_STATE_VALUE[circuit.state]);
+    },
+  });
+  metrics.registerGauge({
+    name: 'amazon_pay_bulkhead_calls',
+    help: 'Amazon Pay calls in the bulkhead: running (capped) and queued (bounded; beyond it buyers get "busy").',
+    labelNames: ['state'] as const,
+    collect() {
+      this.set({ state: 'running' }, bulkhead.active);
+      this.set({ state: 'queued' }, bulkhead.queued);
+    },
+  });
 
   if (options.startReconciler ?? true) reconciler.start();
 
@@ -222,6 +269,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     simulator,
     client,
     metrics,
+    circuit,
+    bulkhead,
     markDraining() {
       draining = true;
     },

@@ -1,7 +1,12 @@
 // The completion service: completes each checkout session exactly once, resolves ambiguous results by reading
 // Amazon's state back, and commits the outcome before anyone is answered. Free of Fastify and HTTP.
 import { createHash, randomBytes } from 'node:crypto';
-import { AmazonPayApiError, type AmazonPayError, AmazonPayError as AmazonPayErrorBase } from '../amazon-pay/errors.ts';
+import { BulkheadRejectedError, CircuitOpenError } from '../amazon-pay/circuit-breaker.ts';
+import {
+  AmazonPayApiError,
+  type AmazonPayError,
+  AmazonPayError as AmazonPayErrorBase,
+} from '../amazon-pay/errors.ts';
 import type { CheckoutSession } from '../amazon-pay/schemas.ts';
 import type { AmazonPayApi, AmazonPayResponse } from '../amazon-pay/types.ts';
 import type { BuyerDetails, CheckoutRecord, CheckoutStore, Outcome, PostalAddress } from '../store/store.ts';
@@ -11,7 +16,8 @@ import { type MessageCode, messageCodeForReason } from './messages.ts';
  * Amazon's checkout session ids are UUIDs (`bd504926-f659-4ad7-a1a9-9a747aaf5275`). Anything else never
  * reaches Amazon: it would land in a URL path and in our logs.
  */
-export const CHECKOUT_SESSION_ID_PATTERN = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+export const CHECKOUT_SESSION_ID_PATTERN =
+  /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 export function isValidCheckoutSessionId(value: unknown): value is string {
   return typeof value === 'string' && CHECKOUT_SESSION_ID_PATTERN.test(value);
@@ -22,7 +28,10 @@ export function isValidCheckoutSessionId(value: unknown): value is string {
  * restart sends the same key, and Amazon replays the first answer instead of acting twice.
  */
 export function idempotencyKeyFor(checkoutSessionId: string): string {
-  return createHash('sha256').update(`amazon-pay-complete:${checkoutSessionId}`).digest('base64url').slice(0, 32);
+  return createHash('sha256')
+    .update(`amazon-pay-complete:${checkoutSessionId}`)
+    .digest('base64url')
+    .slice(0, 32);
 }
 
 /** Short, non-reversible label for logs and metrics correlation; never the raw id. */
@@ -41,6 +50,8 @@ export type CompletionView =
   | { kind: 'failed'; record: CheckoutRecord; messageCode: MessageCode }
   /** Not decided yet (`pending` or `unknown`): the buyer sees "confirming" and the reconciler finishes it. */
   | { kind: 'pending'; record: CheckoutRecord }
+  /** Too many Amazon calls waiting: nothing was claimed (or the claim was released); try again shortly. */
+  | { kind: 'busy'; retryAfterSeconds: number }
   | { kind: 'binding-mismatch' }
   | { kind: 'binding-unknown' }
   | { kind: 'not-found' };
@@ -53,7 +64,11 @@ export interface CompletionLogger {
 
 /** Observability hooks (metrics live elsewhere); labels are codes, never ids or buyer data. */
 export interface CompletionObserver {
-  outcome(state: 'completed' | 'failed' | 'unknown', reasonCode: string | null, source: 'request' | 'reconciler'): void;
+  outcome(
+    state: 'completed' | 'failed' | 'unknown',
+    reasonCode: string | null,
+    source: 'request' | 'reconciler',
+  ): void;
 }
 
 export interface CompletionServiceOptions {
@@ -74,7 +89,23 @@ export interface CompletionServiceOptions {
   random?: () => number;
   /** Test builds only: called at named points so crash tests can kill the process there. */
   failpoint?: (name: 'after-claim' | 'after-amazon' | 'after-commit') => void;
+  /**
+   * True while Amazon calls are backed up beyond the bulkhead's queue: new completions are then turned away
+   * before they claim anything, so nothing waits on a slot it may never get.
+   */
+  overloaded?: () => boolean;
+  /** Retry-After of a busy answer. */
+  busyRetryAfterSeconds?: number;
 }
+
+/** What a drive ends with: the stored record, and whether the buyer should be told to come back (bulkhead full). */
+interface DriveResult {
+  record: CheckoutRecord | undefined;
+  busy: boolean;
+}
+
+/** A drive with less time than this left on its lease does not start an Amazon call (it could not finish it). */
+const MIN_DRIVE_MS = 250;
 
 type Source = 'request' | 'reconciler';
 
@@ -91,8 +122,10 @@ export class CompletionService {
   readonly #retryCapMs: number;
   readonly #random: () => number;
   readonly #failpoint: CompletionServiceOptions['failpoint'];
+  readonly #overloaded: () => boolean;
+  readonly #busyRetryAfterSeconds: number;
   /** One drive per session id in this process: concurrent returns, refreshes and tabs share it. */
-  readonly #inflight = new Map<string, Promise<CheckoutRecord | undefined>>();
+  readonly #inflight = new Map<string, Promise<DriveResult>>();
   readonly #drain = new AbortController();
 
   constructor(options: CompletionServiceOptions) {
@@ -108,6 +141,12 @@ export class CompletionService {
     this.#retryCapMs = options.retryCapMs ?? 15 * 60_000;
     this.#random = options.random ?? Math.random;
     this.#failpoint = options.failpoint;
+    this.#overloaded = options.overloaded ?? (() => false);
+    this.#busyRetryAfterSeconds = options.busyRetryAfterSeconds ?? 5;
+  }
+
+  get leaseMs(): number {
+    return this.#leaseMs;
   }
 
   get owner(): string {
@@ -137,6 +176,7 @@ export class CompletionService {
       if (record && record.bindingId !== bindingId) return { kind: 'binding-mismatch' };
       return this.#await(checkoutSessionId, running);
     }
+    if (this.#overloaded()) return this.#whileOverloaded(checkoutSessionId, bindingId);
     const claim = await this.#store.claim({
       checkoutSessionId,
       bindingId,
@@ -174,9 +214,20 @@ export class CompletionService {
    * request path. Shares the in-process drive when the request path is already on it.
    */
   async settle(record: CheckoutRecord): Promise<CheckoutRecord | undefined> {
-    const running = this.#inflight.get(record.checkoutSessionId);
-    if (running) return running;
-    return this.#startDrive(record, 'reconciler');
+    const drive = this.#inflight.get(record.checkoutSessionId) ?? this.#startDrive(record, 'reconciler');
+    return (await drive).record;
+  }
+
+  /**
+   * Overload: what needs no Amazon call is still answered (a decided record, a drive running elsewhere);
+   * anything that would claim and call Amazon is turned away with nothing written.
+   */
+  async #whileOverloaded(checkoutSessionId: string, bindingId: string): Promise<CompletionView> {
+    const record = await this.#store.get(checkoutSessionId);
+    if (record && record.bindingId !== bindingId) return { kind: 'binding-mismatch' };
+    if (record && (record.state === 'completed' || record.state === 'failed')) return this.#view(record);
+    if (record?.leaseExpiresAt != null && record.leaseExpiresAt > this.#now()) return this.#view(record);
+    return { kind: 'busy', retryAfterSeconds: this.#busyRetryAfterSeconds };
   }
 
   /** Stops retry loops at shutdown; drives still commit what they know (as `unknown` when undecided). */
@@ -184,20 +235,20 @@ export class CompletionService {
     this.#drain.abort();
   }
 
-  #startDrive(record: CheckoutRecord, source: Source): Promise<CheckoutRecord | undefined> {
+  #startDrive(record: CheckoutRecord, source: Source): Promise<DriveResult> {
     const id = record.checkoutSessionId;
     const drive = this.#drive(record, source)
-      .catch((err: unknown) => {
+      .catch((err: unknown): DriveResult => {
         // Store failures land here; the lease expires and the reconciler retries.
         this.#log.error({ err: safeError(err), session: hashSessionId(id) }, 'completion drive failed');
-        return undefined;
+        return { record: undefined, busy: false };
       })
       .finally(() => this.#inflight.delete(id));
     this.#inflight.set(id, drive);
     return drive;
   }
 
-  async #await(checkoutSessionId: string, drive: Promise<CheckoutRecord | undefined>): Promise<CompletionView> {
+  async #await(checkoutSessionId: string, drive: Promise<DriveResult>): Promise<CompletionView> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), this.#returnWaitMs);
@@ -205,7 +256,12 @@ export class CompletionService {
     });
     try {
       const result = await Promise.race([drive, timeout]);
-      const record = result === 'timeout' || result === undefined ? await this.#store.get(checkoutSessionId) : result;
+      if (result !== 'timeout' && result.busy)
+        return { kind: 'busy', retryAfterSeconds: this.#busyRetryAfterSeconds };
+      const record =
+        result === 'timeout' || result.record === undefined
+          ? await this.#store.get(checkoutSessionId)
+          : result.record;
       if (!record) return { kind: 'not-found' };
       return this.#view(record);
     } finally {
@@ -225,25 +281,44 @@ export class CompletionService {
     return { kind: 'pending', record };
   }
 
-  async #drive(record: CheckoutRecord, source: Source): Promise<CheckoutRecord | undefined> {
+  async #drive(record: CheckoutRecord, source: Source): Promise<DriveResult> {
     const id = record.checkoutSessionId;
     const session = hashSessionId(id);
     this.#failpoint?.('after-claim');
-    const outcome = await this.#resolve(record, source);
+    // The drive must end (and commit) before its lease does, or another worker could take the record over while
+    // our Complete is still in flight. The margin leaves room for the commit itself.
+    const leaseEnd = record.leaseExpiresAt ?? this.#now() + this.#leaseMs;
+    const margin = Math.min(5_000, Math.floor(this.#leaseMs / 5));
+    const available = leaseEnd - margin - this.#now();
+    if (available < MIN_DRIVE_MS) {
+      // A reconciler batch ran long: leave this record to the next pick-up once the lease expires.
+      this.#log.warn(
+        { session, source },
+        'lease nearly expired before the drive started; leaving it for later',
+      );
+      return { record: await this.#store.get(id), busy: false };
+    }
+    const signal = AbortSignal.any([this.#drain.signal, AbortSignal.timeout(Math.floor(available))]);
+    const { outcome, busy } = await this.#resolve(record, source, signal);
     this.#failpoint?.('after-amazon');
-    const stored = await this.#store.finish({ checkoutSessionId: id, owner: this.#owner, outcome, now: this.#now() });
+    const stored = await this.#store.finish({
+      checkoutSessionId: id,
+      owner: this.#owner,
+      outcome,
+      now: this.#now(),
+    });
     this.#failpoint?.('after-commit');
     if (!stored) {
       // Our lease expired and another worker took over; its outcome is the one that counts.
       this.#log.warn({ session, source }, 'lease lost before commit; keeping the other worker outcome');
-      return this.#store.get(id);
+      return { record: await this.#store.get(id), busy: false };
     }
     this.#observer?.outcome(outcome.state, outcome.reasonCode, source);
     this.#log.info(
       { session, source, state: outcome.state, reasonCode: outcome.reasonCode, attempts: stored.attempts },
       'checkout session outcome committed',
     );
-    return stored;
+    return { record: stored, busy };
   }
 
   /**
@@ -251,40 +326,57 @@ export class CompletionService {
    * ambiguous answer) reads Amazon's state first, so a session Amazon already completed is never completed
    * again, and Complete is only repeated, with the same key, while Amazon still says `Open`.
    */
-  async #resolve(record: CheckoutRecord, source: Source): Promise<Outcome> {
+  async #resolve(
+    record: CheckoutRecord,
+    source: Source,
+    signal: AbortSignal,
+  ): Promise<{ outcome: Outcome; busy: boolean }> {
     const id = record.checkoutSessionId;
     const now = this.#now();
     const age = now - record.createdAt;
+    const decided = (outcome: Outcome) => ({ outcome, busy: false });
+    const undecided = (step: Undecided) => ({
+      outcome: this.#unknown(record, step.reason, step.notBeforeMs),
+      busy: false,
+    });
     if (age > AMAZON_RETENTION_MS) {
       // Amazon has deleted the session: nothing can be learned or completed any more.
       this.#log.error({ session: hashSessionId(id) }, 'gave up on a checkout session older than 30 days');
-      return failedOutcome('Expired');
+      return decided(failedOutcome('Expired'));
     }
     if (source === 'request' && record.attempts <= 1) {
-      const first = await this.#tryComplete(id);
-      if (first.kind === 'decided') return first.outcome;
-      if (first.kind === 'undecided') return this.#unknown(record, first.reason);
+      const first = await this.#tryComplete(id, signal);
+      if (first.kind === 'decided') return decided(first.outcome);
+      if (first.kind === 'undecided' && first.refused) {
+        // The bulkhead turned the very first call away: nothing reached Amazon, so the claim is released as due
+        // at once (the buyer's next try or the reconciler picks it up) and the buyer is asked to come back.
+        return {
+          outcome: { ...this.#unknown(record, first.reason), nextAttemptAt: this.#now() },
+          busy: true,
+        };
+      }
+      if (first.kind === 'undecided') return undecided(first);
     }
     // Ambiguous answer, a takeover after a crash, or the reconciler: read back, then act on what Amazon says.
     for (let round = 0; round < 2; round += 1) {
-      const read = await this.#tryGet(id);
-      if (read.kind === 'decided') return read.outcome;
-      if (read.kind === 'undecided') return this.#unknown(record, read.reason);
+      const read = await this.#tryGet(id, signal);
+      if (read.kind === 'decided') return decided(read.outcome);
+      if (read.kind === 'undecided') return undecided(read);
       // Amazon says Open: Complete again with the same key, unless the 24 h window has passed.
-      if (age > AMAZON_OPEN_WINDOW_MS + HOUR_MS) return failedOutcome('Expired');
-      const again = await this.#tryComplete(id);
-      if (again.kind === 'decided') return again.outcome;
-      if (again.kind === 'undecided') return this.#unknown(record, again.reason);
+      if (age > AMAZON_OPEN_WINDOW_MS + HOUR_MS) return decided(failedOutcome('Expired'));
+      const again = await this.#tryComplete(id, signal);
+      if (again.kind === 'decided') return decided(again.outcome);
+      if (again.kind === 'undecided') return undecided(again);
     }
-    return this.#unknown(record, 'still-open');
+    return undecided({ kind: 'undecided', reason: 'still-open' });
   }
 
-  async #tryComplete(id: string): Promise<Step> {
+  async #tryComplete(id: string, signal: AbortSignal): Promise<Step> {
     try {
       const response = await this.#client.completeCheckoutSession(
         id,
         {},
-        { idempotencyKey: idempotencyKeyFor(id), signal: this.#drain.signal },
+        { idempotencyKey: idempotencyKeyFor(id), signal },
       );
       this.#logAmazon('complete', id, response);
       return this.#fromSession(response.data, response.status);
@@ -293,13 +385,16 @@ export class CompletionService {
     }
   }
 
-  async #tryGet(id: string): Promise<Step | { kind: 'open' }> {
+  async #tryGet(id: string, signal: AbortSignal): Promise<Step | { kind: 'open' }> {
     try {
-      const response = await this.#client.getCheckoutSession(id, { signal: this.#drain.signal });
+      const response = await this.#client.getCheckoutSession(id, { signal });
       this.#logAmazon('get', id, response);
       const step = this.#fromSession(response.data, response.status);
-      if (step.kind === 'ambiguous' && response.data.statusDetails.state === 'Open') return { kind: 'open' };
-      return step;
+      if (step.kind !== 'ambiguous') return step;
+      // Only a clear Open justifies another Complete; any other state we do not know is "not yet".
+      return response.data.statusDetails.state === 'Open'
+        ? { kind: 'open' }
+        : { kind: 'undecided', reason: step.reason };
     } catch (err) {
       const step = this.#fromError('get', id, err);
       // A failed read settles nothing: Get has no side effects, so any non-decision is simply "not yet".
@@ -309,14 +404,31 @@ export class CompletionService {
 
   #fromSession(session: CheckoutSession, status: number): Step {
     const { state, reasonCode } = session.statusDetails;
-    if (state === 'Completed' && status !== 202) return { kind: 'decided', outcome: completedOutcome(session) };
-    if (state === 'Canceled') return { kind: 'decided', outcome: failedOutcome(reasonCode ?? 'Canceled', session) };
+    if (state === 'Completed' && status !== 202)
+      return { kind: 'decided', outcome: completedOutcome(session) };
+    if (state === 'Canceled')
+      return { kind: 'decided', outcome: failedOutcome(reasonCode ?? 'Canceled', session) };
     return { kind: 'ambiguous', reason: status === 202 ? 'pending-authorization' : `state-${state}` };
   }
 
   #fromError(operation: 'complete' | 'get', id: string, err: unknown): Step {
+    // Refused before sending: nothing can have happened at Amazon, and there is nothing worth a warning per buyer.
+    if (err instanceof CircuitOpenError) {
+      this.#log.info({ session: hashSessionId(id), operation }, 'Amazon Pay circuit open; call not made');
+      return { kind: 'undecided', reason: 'circuit-open', notBeforeMs: err.retryInMs };
+    }
+    if (err instanceof BulkheadRejectedError) {
+      this.#log.warn(
+        { session: hashSessionId(id), operation, why: err.reason },
+        'Amazon Pay call refused: overload',
+      );
+      return { kind: 'undecided', reason: 'overloaded', refused: err.reason !== 'aborted' };
+    }
     if (!(err instanceof AmazonPayErrorBase)) {
-      this.#log.error({ err: safeError(err), session: hashSessionId(id), operation }, 'unexpected client failure');
+      this.#log.error(
+        { err: safeError(err), session: hashSessionId(id), operation },
+        'unexpected client failure',
+      );
       return { kind: 'undecided', reason: 'internal-error' };
     }
     const amazonError: AmazonPayError = err;
@@ -327,7 +439,11 @@ export class CompletionService {
       attempts: amazonError.attempts,
       amazonRequestId: amazonError.requestId,
       ...(amazonError instanceof AmazonPayApiError
-        ? { status: amazonError.status, reasonCode: amazonError.reasonCode, amazonMessage: amazonError.amazonMessage }
+        ? {
+            status: amazonError.status,
+            reasonCode: amazonError.reasonCode,
+            amazonMessage: amazonError.amazonMessage,
+          }
         : { message: amazonError.message }),
     };
     if (amazonError instanceof AmazonPayApiError) {
@@ -360,12 +476,17 @@ export class CompletionService {
     return { kind: 'undecided', reason: amazonError.kind };
   }
 
-  #unknown(record: CheckoutRecord, reason: string): Outcome {
+  #unknown(record: CheckoutRecord, reason: string, notBeforeMs = 0): Outcome {
     const exponent = Math.min(record.attempts, 16);
     const delay = Math.min(this.#retryCapMs, this.#retryBaseMs * 2 ** Math.max(0, exponent - 1));
-    // Jitter spreads the retries of many records that failed together.
-    const nextAttemptAt = this.#now() + Math.round(delay / 2 + (this.#random() * delay) / 2);
-    this.#log.warn({ session: hashSessionId(record.checkoutSessionId), reason, nextAttemptAt }, 'outcome unknown');
+    // Jitter spreads the retries of many records that failed together; never sooner than the circuit lets calls
+    // through again, since an earlier look would only bounce off it.
+    const wait = Math.max(notBeforeMs, Math.round(delay / 2 + (this.#random() * delay) / 2));
+    const nextAttemptAt = this.#now() + wait;
+    this.#log.warn(
+      { session: hashSessionId(record.checkoutSessionId), reason, nextAttemptAt },
+      'outcome unknown',
+    );
     return {
       state: 'unknown',
       reasonCode: null,
@@ -399,7 +520,16 @@ type Step =
   /** Amazon may have acted: read the session back before deciding. */
   | { kind: 'ambiguous'; reason: string }
   /** Nothing learned this round; leave it to the reconciler. */
-  | { kind: 'undecided'; reason: string };
+  | Undecided;
+
+interface Undecided {
+  kind: 'undecided';
+  reason: string;
+  /** Do not look again before this many ms (the circuit's remaining open time). */
+  notBeforeMs?: number;
+  /** The bulkhead refused the call: nothing was sent. */
+  refused?: boolean;
+}
 
 function cleanAddress(address: PostalAddress | null | undefined): PostalAddress | null {
   if (!address) return null;

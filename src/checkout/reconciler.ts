@@ -13,7 +13,12 @@ export interface ReconcilerOptions {
   leaseMs?: number;
   piiRetentionDays: number;
   now?: () => number;
-  onRun?: (result: { settled: number; failed: boolean }) => void;
+  /**
+   * While true (the Amazon Pay circuit is open) no records are leased: each would only bounce off the breaker and
+   * push its next look further out. Purging goes on. Once the circuit half-opens, this run's first call is the probe.
+   */
+  paused?: () => boolean;
+  onRun?: (result: { settled: number; failed: boolean; paused?: boolean }) => void;
 }
 
 export class Reconciler {
@@ -66,12 +71,15 @@ export class Reconciler {
     let settled = 0;
     try {
       const now = this.#now();
-      const due = await store.claimDue({
-        owner: completion.owner,
-        leaseMs: this.#options.leaseMs ?? 60_000,
-        now,
-        limit: this.#options.batchSize ?? 20,
-      });
+      const paused = this.#options.paused?.() ?? false;
+      const due = paused
+        ? []
+        : await store.claimDue({
+            owner: completion.owner,
+            leaseMs: this.#options.leaseMs ?? completion.leaseMs,
+            now,
+            limit: this.#options.batchSize ?? 20,
+          });
       // Sequential on purpose: the reconciler is background work and must not crowd out buyers' requests.
       for (const record of due) {
         if (this.#stopping) break;
@@ -80,8 +88,9 @@ export class Reconciler {
       }
       await store.purgeBuyerDetails(now - this.#options.piiRetentionDays * DAY_MS, now);
       await store.deleteExpiredBindings(now - DAY_MS);
-      this.#options.onRun?.({ settled, failed: false });
+      this.#options.onRun?.({ settled, failed: false, ...(paused ? { paused } : {}) });
       if (due.length > 0) logger.info({ leased: due.length, settled }, 'reconciler run');
+      else if (paused) logger.info({}, 'reconciler run skipped: Amazon Pay circuit open');
     } catch (err) {
       this.#options.onRun?.({ settled, failed: true });
       logger.error({ err: safeError(err) }, 'reconciler run failed');

@@ -141,6 +141,13 @@ function sendView(reply: FastifyReply, checkoutSessionId: string, view: Completi
         checkoutSessionId,
         error: { code: view.messageCode, message: MESSAGE_CATALOGUE[view.messageCode] },
       });
+    case 'busy':
+      return sendApiError(
+        reply.header('retry-after', String(view.retryAfterSeconds)),
+        503,
+        'busy',
+        MESSAGE_CATALOGUE.busy,
+      );
     case 'not-found':
       return sendApiError(reply, 404, 'not-found', 'No checkout session with that id for this browser.');
     case 'binding-mismatch':

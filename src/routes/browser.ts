@@ -1,7 +1,7 @@
 // Browser routes: the start page, the signInReturnUrl, and the result page. Thin: the services decide.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isValidCheckoutSessionId } from '../checkout/completion.ts';
-import { type MessageCode, messageFor } from '../checkout/messages.ts';
+import { MESSAGE_CATALOGUE, type MessageCode, messageFor } from '../checkout/messages.ts';
 import { sendError } from '../plugins/errors.ts';
 import { renderConfirmingPage, renderResultPage, renderStartPage } from '../views/pages.ts';
 
@@ -63,6 +63,14 @@ export default async function browserRoutes(app: FastifyInstance): Promise<void>
         return reply.header('cache-control', 'no-store').redirect(resultPath(checkoutSessionId), 303);
       case 'failed':
         return toStart(reply, view.messageCode);
+      case 'busy':
+        // Nothing was claimed: a reload of this same URL later completes normally.
+        return sendError(
+          request,
+          reply.header('retry-after', String(view.retryAfterSeconds)),
+          503,
+          MESSAGE_CATALOGUE.busy,
+        );
       case 'binding-mismatch':
       case 'binding-unknown':
       case 'not-found':
