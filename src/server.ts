@@ -14,6 +14,14 @@ function failpointFromEnv(config: Config) {
   };
 }
 
+function testLeaseMsFromEnv(config: Config): number | undefined {
+  // Test builds only: crash tests shorten the lease so a record orphaned by a kill is picked up within seconds.
+  // Production keeps the derived default (longer than a whole drive); drives stop before their lease ends anyway.
+  const value = Number(process.env.CHECKOUT_LEASE_MS);
+  if (config.nodeEnv !== 'test' || !Number.isInteger(value) || value < 1_000) return undefined;
+  return value;
+}
+
 async function main(): Promise<void> {
   let config: Config;
   try {
@@ -26,6 +34,7 @@ async function main(): Promise<void> {
   for (const warning of config.warnings) logger.warn({ warning }, 'configuration warning');
 
   const failpoint = failpointFromEnv(config);
+  const leaseMs = testLeaseMsFromEnv(config);
   const service = await createService({
     logger,
     databaseUrl: config.databaseUrl,
@@ -56,6 +65,7 @@ async function main(): Promise<void> {
     reconcileIntervalMs: config.reconcileIntervalMs,
     piiRetentionDays: config.piiRetentionDays,
     ...(failpoint ? { failpoint } : {}),
+    ...(leaseMs ? { leaseMs } : {}),
   });
 
   // close-with-grace exits 0 once the drain finished, 1 when it outlives SHUTDOWN_DRAIN_MS, and 1 at once on a
