@@ -1,16 +1,19 @@
-// Test harness: the real service on a real port with SQLite on disk, the simulator on its own port, captured
-// logs, and a cookie-keeping "browser" that speaks plain HTTP (no redirects followed unless asked).
-import { createPrivateKey, createPublicKey } from 'node:crypto';
+// Test harness: the real service on a real port with SQLite on disk (or PostgreSQL in a throwaway schema), the
+// simulator on its own port, captured logs, and a cookie-keeping "browser" that speaks plain HTTP.
+import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import pg from 'pg';
 import pino from 'pino';
 import { request } from 'undici';
 import { createService, type Service, type ServiceOptions } from '../../src/compose.ts';
 import { type Simulator, startSimulator } from '../../src/simulator/index.ts';
 
 export const TEST_KEY_ID = 'SANDBOX-TESTKEY0000000000000000';
+/** The local test database (trust auth); override with TEST_DATABASE_URL. */
+export const TEST_PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const privateKey = createPrivateKey(
   readFileSync(new URL('../fixtures/amazon-test-key-private-pkcs1.pem', import.meta.url)),
 );
@@ -93,7 +96,10 @@ export interface Harness {
   sim: Simulator;
   service: Service;
   logs: string[];
+  /** The SQLite file (also created, unused, in postgres mode). */
   dbFile: string;
+  /** `sqlite` or `postgres`, for test names and expectations. */
+  storeKind: 'sqlite' | 'postgres';
   browser(): Browser;
   /** Closes the service and starts a new one on the same SQLite file (a process restart). */
   restart(overrides?: Partial<ServiceOptions>): Promise<void>;
@@ -126,12 +132,21 @@ export function defaultAmazonPay(apiBaseUrl: string): ServiceOptions['amazonPay'
   };
 }
 
+export interface HarnessOptions {
+  latencyMs?: number;
+  amazonPay?: Partial<ServiceOptions['amazonPay']>;
+  /** `postgres://…` runs the service on PostgreSQL in a fresh schema, dropped by close(); default SQLite on disk. */
+  databaseUrl?: string;
+}
+
 export async function startHarness(
   overrides: Partial<ServiceOptions> = {},
-  options: { latencyMs?: number; amazonPay?: Partial<ServiceOptions['amazonPay']> } = {},
+  options: HarnessOptions = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'checkout-test-'));
   const dbFile = join(dir, 'checkout.db');
+  const postgres = options.databaseUrl?.startsWith('postgres') === true;
+  const schema = postgres ? `harness_${randomBytes(5).toString('hex')}` : undefined;
   const logs: string[] = [];
   const sim = await startSimulator({
     publicKeys: { [TEST_KEY_ID]: publicKey },
@@ -139,7 +154,8 @@ export async function startHarness(
   });
   const base = (): ServiceOptions => ({
     logger: captureLogger(logs),
-    databaseUrl: `sqlite:${dbFile}`,
+    databaseUrl: postgres ? options.databaseUrl! : `sqlite:${dbFile}`,
+    ...(schema ? { storeSchema: schema } : {}),
     amazonPay: { ...defaultAmazonPay(sim.url), ...options.amazonPay },
     simulator: undefined,
     publicBaseUrl: 'http://localhost:3000',
@@ -167,9 +183,13 @@ export async function startHarness(
     },
     logs,
     dbFile,
+    storeKind: postgres ? 'postgres' : 'sqlite',
     browser: () => new Browser(baseUrl),
     async restart(more = {}) {
       await service.close();
+      // Let the client side see the FIN of the closed keep-alive sockets before anything reuses them (a browser
+      // would retry such a request on a new connection; undici surfaces "other side closed").
+      await new Promise((resolve) => setTimeout(resolve, 20));
       service = await createService({ ...base(), ...more });
       // Same port, so browsers keep working across the restart.
       const port = Number(new URL(baseUrl).port);
@@ -179,6 +199,15 @@ export async function startHarness(
       await service.close();
       await sim.close();
       rmSync(dir, { recursive: true, force: true });
+      if (schema) {
+        const admin = new pg.Client({ connectionString: options.databaseUrl });
+        await admin.connect();
+        try {
+          await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        } finally {
+          await admin.end();
+        }
+      }
     },
   };
   return harness;
