@@ -206,6 +206,12 @@ describe('header snapshot over every route and status class', () => {
     results['GET /health/ready (draining) → 503 JSON'] = await app
       .browser()
       .fetch('/health/ready', { headers: as() });
+    results['POST button-config (draining) → 503 JSON'] = await app
+      .browser()
+      .fetch('/api/amazon-pay/button-config', { method: 'POST', body: '{}', headers: as() });
+    results['GET /checkout (draining) → 503 page'] = await app
+      .browser()
+      .fetch('/checkout', { headers: as() });
 
     for (const [name, res] of Object.entries(results)) {
       const expectedStatus = Number(/→ (\d{3})/.exec(name)![1]);
@@ -260,6 +266,7 @@ describe('header snapshot over every route and status class', () => {
       {
         "GET /api/nowhere → 404 JSON": "json | content-type keep-alive",
         "GET /assets/checkout.css → 200": "json | cache-control content-type etag keep-alive",
+        "GET /checkout (draining) → 503 page": "page | cache-control content-type retry-after",
         "GET /checkout → 200 page": "amazon-start | cache-control content-type keep-alive",
         "GET /docs → 200 page": "page | cache-control content-type keep-alive",
         "GET /docs/json → 200 JSON": "json | cache-control content-type keep-alive",
@@ -275,6 +282,7 @@ describe('header snapshot over every route and status class', () => {
         "GET test-only page route that throws → 500 page": "page | cache-control content-type keep-alive",
         "POST button-config (20 KB) → 413 JSON": "json | content-type x-ratelimit-limit x-ratelimit-remaining x-ratelimit-reset",
         "POST button-config (cross-site) → 403 JSON": "json | content-type keep-alive x-ratelimit-limit x-ratelimit-remaining x-ratelimit-reset",
+        "POST button-config (draining) → 503 JSON": "json | content-type retry-after",
         "POST button-config (text/plain) → 415 JSON": "json | content-type keep-alive x-ratelimit-limit x-ratelimit-remaining x-ratelimit-reset",
         "POST button-config → 200 JSON": "json | cache-control content-type keep-alive set-cookie x-ratelimit-limit x-ratelimit-remaining x-ratelimit-reset",
         "POST complete (no binding) → 403 JSON": "json | content-type keep-alive x-ratelimit-limit x-ratelimit-remaining x-ratelimit-reset",
