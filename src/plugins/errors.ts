@@ -7,7 +7,12 @@ export function isApiRequest(request: FastifyRequest): boolean {
   return request.url.startsWith('/api/');
 }
 
-export function sendApiError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
+export function sendApiError(
+  reply: FastifyReply,
+  status: number,
+  code: string,
+  message: string,
+): FastifyReply {
   return reply.code(status).type('application/json; charset=utf-8').send({ error: { code, message } });
 }
 
@@ -57,10 +62,14 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, status: 
 
 async function errorsPlugin(app: FastifyInstance): Promise<void> {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+    const status =
+      error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
     if (status >= 500) {
       // The stack goes to the log (which never holds buyer data); the client gets a generic text.
-      request.log.error({ err: { type: error.name, message: error.message, stack: error.stack } }, 'request failed');
+      request.log.error(
+        { err: { type: error.name, message: error.message, stack: error.stack } },
+        'request failed',
+      );
       return sendError(request, reply, status);
     }
     if (error.validation) {
