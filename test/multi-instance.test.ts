@@ -134,6 +134,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('several instances on one PostgreSQL database', () => {
   const admin = new pg.Pool({ connectionString: ADMIN_URL, max: 1, connectionTimeoutMillis: 5_000 });
+  admin.on('error', () => {});
   const calls: AmazonCall[] = [];
   const services: ServiceProcess[] = [];
   const cleanups: Array<() => Promise<unknown>> = [];
@@ -149,6 +150,8 @@ describe('several instances on one PostgreSQL database', () => {
     cleanups.push(() => admin.query(`DROP DATABASE IF EXISTS ${DB_NAME} WITH (FORCE)`));
     const url = databaseUrl(DB_NAME);
     db = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 5_000 });
+    // The forced DROP at the end terminates any connection still closing; that must not crash the run.
+    db.on('error', () => {});
     cleanups.push(() => db.end());
     seeder = new PostgresCheckoutStore({ connectionString: url, max: 2 });
     cleanups.push(() => seeder.close());
