@@ -2,7 +2,6 @@
 // the same SQLite file, and must reach Amazon's state through the reconciler with one Complete under one key.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -12,6 +11,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../src/simulator/index.ts';
 import { Browser, publicKey, TEST_KEY_ID } from './support/harness.ts';
+import { freePort } from './support/processes.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const KEY_FILE = fileURLToPath(new URL('./fixtures/amazon-test-key-private-pkcs1.pem', import.meta.url));
@@ -23,15 +23,6 @@ const SETTLE_WITHIN_MS = 20_000;
 /** Two process start-ups per test; on a loaded two-core machine each can take several seconds. */
 const START_WITHIN_MS = 30_000;
 const TEST_TIMEOUT_MS = 120_000;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  return address.port;
-}
 
 interface ServerProcess {
   child: ChildProcess;

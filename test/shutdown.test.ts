@@ -3,7 +3,6 @@
 // at once (code 1, leaving the record to the reconciler).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,21 +10,10 @@ import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createStore } from '../src/store/index.ts';
 import { Browser, startHarness } from './support/harness.ts';
+import { freePort } from './support/processes.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DRAIN_MS = 20_000;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  return address.port;
-}
 
 interface Server {
   child: ChildProcess;

@@ -1,13 +1,15 @@
 // Browser-test support: Debian's Chromium through playwright-core, the real service with its built-in simulator on free ports, screenshots.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { createService, type Service, type ServiceOptions } from '../../src/compose.ts';
 import { captureLogger, privateKey, publicKey, TEST_KEY_ID } from './harness.ts';
+import { freePort } from './processes.ts';
+
+export { freePort };
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 export const SCREENSHOT_DIR = new URL('../../test-results/screenshots/', import.meta.url).pathname;
@@ -32,19 +34,6 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-component-update',
       '--no-first-run',
     ],
-  });
-}
-
-/** A port that was free a moment ago (the OS picks it), so the service can be told its URL before it listens. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => (port ? resolve(port) : reject(new Error('no port assigned'))));
-    });
   });
 }
 
