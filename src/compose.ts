@@ -36,6 +36,8 @@ import type { CheckoutStore } from './store/store.ts';
 export interface ServiceOptions {
   logger: FastifyBaseLogger;
   databaseUrl: string;
+  /** PostgreSQL pool size per process. */
+  databasePoolMax?: number;
   sqliteSynchronous?: 'FULL' | 'NORMAL';
   /** PostgreSQL schema for the tables (tests isolate themselves with one per run). */
   storeSchema?: string;
@@ -117,6 +119,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   const store = createStore(options.databaseUrl, {
     logger,
     ...(options.sqliteSynchronous ? { synchronous: options.sqliteSynchronous } : {}),
+    ...(options.databasePoolMax ? { poolMax: options.databasePoolMax } : {}),
     ...(options.storeSchema ? { schema: options.storeSchema } : {}),
   });
   await store.migrate();

@@ -275,6 +275,15 @@ export const EnvSchema = z.object({
     )
     .optional()
     .describe('Redis for rate-limit counters shared by several instances. Unset: in-process counters.'),
+  DATABASE_POOL_MAX: int(10, 1, 500).describe(
+    'PostgreSQL only: connections per process. Keep instances × this below the server max_connections.',
+  ),
+  SQLITE_SYNCHRONOUS: z
+    .enum(['NORMAL', 'FULL'])
+    .default('NORMAL')
+    .describe(
+      'SQLite only: NORMAL (WAL; survives a process crash, may lose the last commits on power loss) or FULL (fsync per commit, about half the throughput).',
+    ),
   PII_RETENTION_DAYS: int(30, 1, 3650).describe(
     'Buyer details older than this many days are purged; ids and chargePermissionId stay.',
   ),
@@ -322,6 +331,8 @@ export interface Config {
   readonly dataDir: string;
   readonly metricsToken: string | undefined;
   readonly rateLimitMax: number;
+  readonly databasePoolMax: number;
+  readonly sqliteSynchronous: 'NORMAL' | 'FULL';
   readonly trustProxy: TrustProxy | undefined;
   readonly redisUrl: string | undefined;
   readonly piiRetentionDays: number;
@@ -730,6 +741,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: e.DATA_DIR,
     metricsToken: e.METRICS_TOKEN,
     rateLimitMax: e.RATE_LIMIT_MAX,
+    databasePoolMax: e.DATABASE_POOL_MAX,
+    sqliteSynchronous: e.SQLITE_SYNCHRONOUS,
     trustProxy: e.TRUST_PROXY === undefined ? undefined : parseTrustProxy(e.TRUST_PROXY),
     redisUrl: e.REDIS_URL,
     piiRetentionDays: e.PII_RETENTION_DAYS,

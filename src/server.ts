@@ -38,6 +38,8 @@ async function main(): Promise<void> {
   const service = await createService({
     logger,
     databaseUrl: config.databaseUrl,
+    databasePoolMax: config.databasePoolMax,
+    sqliteSynchronous: config.sqliteSynchronous,
     amazonPay: {
       publicKeyId: config.publicKeyId,
       privateKey: config.privateKey,

@@ -432,6 +432,8 @@ describe('value rules', () => {
     ['DATABASE_URL', 'mysql://localhost/db'],
     ['DATABASE_URL', 'sqlite:'],
     ['REDIS_URL', 'http://localhost:6379'],
+    ['DATABASE_POOL_MAX', '0'],
+    ['SQLITE_SYNCHRONOUS', 'OFF'],
   ])('%s=%s is refused with a line naming it', (name, value) => {
     expectProblem(simulatorEnv({ [name]: value }), name);
   });
@@ -456,6 +458,10 @@ describe('value rules', () => {
     const pg = 'postgresql://app:pw@db.internal:5432/checkout';
     expect(loadConfig(simulatorEnv({ DATABASE_URL: pg })).database).toEqual({ kind: 'postgres', url: pg });
     expect(loadConfig(simulatorEnv({ RATE_LIMIT_MAX: '0' })).rateLimitMax).toBe(0);
+    expect(loadConfig(simulatorEnv({})).databasePoolMax).toBe(10);
+    expect(loadConfig(simulatorEnv({ DATABASE_POOL_MAX: '25' })).databasePoolMax).toBe(25);
+    expect(loadConfig(simulatorEnv({})).sqliteSynchronous).toBe('NORMAL');
+    expect(loadConfig(simulatorEnv({ SQLITE_SYNCHRONOUS: 'FULL' })).sqliteSynchronous).toBe('FULL');
     expect(loadConfig(simulatorEnv({ AMAZON_PAY_SIMULATOR: 'TRUE' })).simulator).toBe(true);
     expect(loadConfig(simulatorEnv({ TRUST_PROXY: 'true' })).trustProxy).toBe(true);
     expect(loadConfig(simulatorEnv({ TRUST_PROXY: '2' })).trustProxy).toBe(2);
