@@ -1,5 +1,5 @@
 // The Amazon Pay API client: signed undici requests, a deadline per attempt, a budget per call, typed errors.
-import type { KeyObject } from 'node:crypto';
+import { type KeyObject, webcrypto } from 'node:crypto';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { checkoutSessionPath, pathPrefix, REGION_HOSTS, type Region, resolveApiOrigin } from './endpoints.ts';
@@ -19,6 +19,7 @@ import {
   formatAmzDate,
   formatAuthorization,
   isSigningAlgorithm,
+  SIGNING_ALGORITHMS,
   type SigningAlgorithm,
   signStringAsync,
   stringToSign,
@@ -103,6 +104,10 @@ export interface AmazonPayClientOptions {
   apiBaseUrl?: string;
   /** An injected undici Agent/Pool/MockAgent; the client never closes it. */
   dispatcher?: Dispatcher;
+  /** Sockets per origin of the client's own pool (ignored with `dispatcher`); see CLIENT_DEFAULTS.connections. */
+  connections?: number;
+  /** Idle time before a pooled socket is closed when the server sends no Keep-Alive hint (ignored with `dispatcher`). */
+  keepAliveTimeoutMs?: number;
   /** Deadline of one attempt, from sending to the last body byte. */
   attemptTimeoutMs?: number;
   /** Bound on a whole call: every attempt and every backoff sleep. */
@@ -125,7 +130,20 @@ export const CLIENT_DEFAULTS = {
   maxAttempts: 4,
   backoffBaseMs: 200,
   backoffCapMs: 2_000,
-  connections: 64,
+  /**
+   * Sockets per origin. Calls in flight are rate × latency (Little's law): 1,000 returns/s against a 150 ms
+   * Amazon are 150 sockets, and a slow Amazon (1 s) at the same rate needs 1,000. A call beyond the cap waits
+   * inside the pool, and that wait is spent from its attempt deadline, so a small cap turns a slow Amazon into
+   * timeouts and ambiguous outcomes. The cap bounds sockets and memory (a few KiB per idle keep-alive socket);
+   * with keep-alive, a bench run opens no more connections than calls it has in flight (bench/RESULTS.md).
+   */
+  connections: 1024,
+  /**
+   * Keep-alive idle time when the server sends no hint (undici follows a `Keep-Alive: timeout=` hint, less a
+   * safety margin). Longer than undici's 4 s default so a pause between bursts does not cost every socket a new
+   * TCP and TLS handshake; shorter than the usual 60 s idle timeout of load balancers.
+   */
+  keepAliveTimeoutMs: 30_000,
 } as const;
 
 /** `Retry-After` as delta-seconds or an HTTP date, in milliseconds from `now`; undefined when absent or unusable. */
@@ -197,6 +215,9 @@ export class AmazonPayClient implements AmazonPayApi {
   readonly origin: string;
 
   readonly #privateKey: KeyObject;
+  /** The same key for WebCrypto, when it converts; see #sign. */
+  readonly #cryptoKey: webcrypto.CryptoKey | undefined;
+  readonly #pss: webcrypto.RsaPssParams;
   readonly #amzHost: string;
   readonly #prefix: string;
   readonly #dispatcher: Dispatcher;
@@ -224,6 +245,14 @@ export class AmazonPayClient implements AmazonPayApi {
     this.algorithm = algorithm;
     this.region = options.region;
     this.#privateKey = options.privateKey;
+    this.#pss = { name: 'RSA-PSS', saltLength: SIGNING_ALGORITHMS[algorithm].saltLength };
+    try {
+      this.#cryptoKey = options.privateKey.toCryptoKey({ name: 'RSA-PSS', hash: 'SHA-256' }, false, ['sign']);
+    } catch {
+      // A key WebCrypto will not take for RSA-PSS/SHA-256 (e.g. an rsa-pss key restricted otherwise) signs
+      // through crypto.sign, as the startup self-test proved it can.
+      this.#cryptoKey = undefined;
+    }
     const { origin, amzHost } = resolveApiOrigin(options.region, options.apiBaseUrl);
     this.origin = origin;
     this.#amzHost = amzHost;
@@ -252,7 +281,14 @@ export class AmazonPayClient implements AmazonPayApi {
     } else {
       // HTTP/1.1 on purpose: undici 8 would otherwise negotiate h2 via ALPN, and one h2 connection multiplexes
       // every call, so one stalled connection would stall them all. The cap bounds sockets per origin.
-      this.#dispatcher = new Agent({ connections: CLIENT_DEFAULTS.connections, allowH2: false });
+      this.#dispatcher = new Agent({
+        connections: positiveInt('connections', options.connections ?? CLIENT_DEFAULTS.connections),
+        keepAliveTimeout: positiveInt(
+          'keepAliveTimeoutMs',
+          options.keepAliveTimeoutMs ?? CLIENT_DEFAULTS.keepAliveTimeoutMs,
+        ),
+        allowH2: false,
+      });
       this.#ownsDispatcher = true;
     }
   }
@@ -291,6 +327,17 @@ export class AmazonPayClient implements AmazonPayApi {
 
   async signButtonPayload(payloadJson: string): Promise<string> {
     return signStringAsync(buttonStringToSign(this.algorithm, payloadJson), this.#privateKey, this.algorithm);
+  }
+
+  /**
+   * RSA-PSS on libuv's thread pool either way. WebCrypto with a CryptoKey converted once costs the event loop
+   * a third less per signature than crypto.sign's callback form, which re-prepares its key and options on every
+   * call: 30 vs 45 µs of main-thread CPU (median of 8 × 2,000; bench/RESULTS.md). Same bytes, same scheme.
+   */
+  async #sign(text: string): Promise<string> {
+    if (this.#cryptoKey === undefined) return signStringAsync(text, this.#privateKey, this.algorithm);
+    const signature = await webcrypto.subtle.sign(this.#pss, this.#cryptoKey, Buffer.from(text, 'utf8'));
+    return Buffer.from(signature).toString('base64');
   }
 
   /** Closes the connection pool this client created; an injected dispatcher belongs to its owner. */
@@ -337,7 +384,7 @@ export class AmazonPayClient implements AmazonPayApi {
 
     for (let attempt = 1; ; attempt++) {
       const attemptStarted = performance.now();
-      // Whole milliseconds: AbortSignal.timeout rejects fractions.
+      // Whole milliseconds, at least one: the deadline timer of an attempt.
       const deadlineMs = Math.max(1, Math.floor(Math.min(this.#attemptTimeoutMs, call.budgetMs - elapsed())));
       const result = await this.#attempt(call, deadlineMs, deadlineMs < this.#attemptTimeoutMs);
       const durationMs = performance.now() - attemptStarted;
@@ -417,11 +464,7 @@ export class AmazonPayClient implements AmazonPayApi {
       headers: signed,
       payload: call.body ?? '',
     });
-    const signature = await signStringAsync(
-      stringToSign(this.algorithm, canonical.text),
-      this.#privateKey,
-      this.algorithm,
-    );
+    const signature = await this.#sign(stringToSign(this.algorithm, canonical.text));
     const headers: Record<string, string> = {
       ...signed,
       authorization: formatAuthorization(
@@ -441,8 +484,20 @@ export class AmazonPayClient implements AmazonPayApi {
     const headers = await this.#signedHeaders(call);
     // One deadline for headers AND the whole body: undici's bodyTimeout only bounds the gap between chunks,
     // so a body trickling a byte a second would otherwise hold the buyer's redirect open indefinitely.
-    const deadline = AbortSignal.timeout(deadlineMs);
-    const signal = call.signal ? AbortSignal.any([deadline, call.signal]) : deadline;
+    // A plain controller and a timer cleared when the attempt ends, not AbortSignal.timeout + AbortSignal.any:
+    // those leave a pending 8 s timer behind per call and register every attempt on the long-lived caller
+    // (drain) signal; measured 11-34 µs per attempt, growing with the calls made, against 3-5 µs.
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new DOMException(`attempt deadline of ${deadlineMs} ms passed`, 'TimeoutError'));
+    }, deadlineMs);
+    const callerSignal = call.signal;
+    const onCallerAbort = () => controller.abort(callerSignal?.reason);
+    callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+    // The caller may have given up while the request was being signed: no listener fires for that any more.
+    if (callerSignal?.aborted) onCallerAbort();
     let status: number | undefined;
     let requestId: string | undefined;
     let retryAfterMs: number | undefined;
@@ -454,14 +509,17 @@ export class AmazonPayClient implements AmazonPayApi {
         method: call.method,
         headers,
         body: call.body,
-        signal,
+        signal: controller.signal,
       });
       status = response.statusCode;
       requestId = headerValue(response.headers['x-amz-pay-request-id']);
       retryAfterMs = parseRetryAfter(headerValue(response.headers['retry-after']), this.#now());
       text = await readBody(response.body);
     } catch (err) {
-      return this.#failure(err, { call, deadline, deadlineMs, budgetBound, status, requestId });
+      return this.#failure(err, { call, timedOut, deadlineMs, budgetBound, status, requestId });
+    } finally {
+      clearTimeout(timer);
+      callerSignal?.removeEventListener('abort', onCallerAbort);
     }
 
     if (status >= 200 && status < 300) return this.#parseSuccess(status, text, requestId);
@@ -513,7 +571,8 @@ export class AmazonPayClient implements AmazonPayApi {
     err: unknown,
     ctx: {
       call: PreparedCall;
-      deadline: AbortSignal;
+      /** The attempt's deadline timer fired. */
+      timedOut: boolean;
       deadlineMs: number;
       budgetBound: boolean;
       status: number | undefined;
@@ -532,7 +591,7 @@ export class AmazonPayClient implements AmazonPayApi {
       return { ...base, error, outcome: 'transport-error', retry: false };
     }
     const code = errorCode(err);
-    if (ctx.deadline.aborted || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    if (ctx.timedOut || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
       const what = ctx.budgetBound ? 'the remaining call budget' : 'the attempt deadline';
       const error = new AmazonPayTimeoutError(
         `Amazon Pay did not answer within ${what} (${Math.round(ctx.deadlineMs)} ms)`,
