@@ -4,6 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Dispatcher } from 'undici';
 import {
+  BULKHEAD_DEFAULTS,
   Bulkhead,
   type BulkheadOptions,
   CIRCUIT_STATE_VALUE,
@@ -53,6 +54,11 @@ export interface ServiceOptions {
     storeId: string;
     attemptTimeoutMs: number;
     budgetMs: number;
+    /**
+     * Calls in flight per process: sizes both the connection pool and the bulkhead (and its queue), so the
+     * bulkhead, not socket starvation, is what turns excess load away.
+     */
+    maxConcurrentCalls?: number;
     dispatcher?: Dispatcher;
   };
   /** Start the built-in simulator on this port and point the client at it. */
@@ -138,6 +144,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     apiBaseUrl = simulator.url;
   }
 
+  const maxConcurrentCalls = options.amazonPay.maxConcurrentCalls ?? BULKHEAD_DEFAULTS.maxConcurrent;
   const ownClient =
     options.client === undefined
       ? new AmazonPayClient({
@@ -150,6 +157,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           ...(options.amazonPay.dispatcher ? { dispatcher: options.amazonPay.dispatcher } : {}),
           attemptTimeoutMs: options.amazonPay.attemptTimeoutMs,
           budgetMs: options.amazonPay.budgetMs,
+          connections: maxConcurrentCalls,
           onEvent: (event) => {
             metrics.clientEvent(event);
             options.clientEvents?.(event);
@@ -162,7 +170,12 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   circuit.onStateChange((state, previous) =>
     logger.warn({ state, previous }, 'Amazon Pay circuit state changed'),
   );
-  const bulkhead = new Bulkhead({ maxQueueWaitMs: options.amazonPay.budgetMs, ...options.bulkhead });
+  const bulkhead = new Bulkhead({
+    maxConcurrent: maxConcurrentCalls,
+    maxQueue: maxConcurrentCalls,
+    maxQueueWaitMs: options.amazonPay.budgetMs,
+    ...options.bulkhead,
+  });
   const client = new GuardedAmazonPay(rawClient, { breaker: circuit, bulkhead });
 
   // The lease must outlive a whole drive (Complete, Get, Complete again) so no other worker takes over early.

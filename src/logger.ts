@@ -3,6 +3,11 @@
 import { KeyObject } from 'node:crypto';
 import pino, { type DestinationStream, type Logger } from 'pino';
 
+/**
+ * The second net behind the allow-list serializers. Exact paths only: wildcard paths make pino walk every
+ * logged object, which cost ~5 % of the main thread per return in `npm run bench`, while what we log is
+ * chosen field by field anyway (and `scrub` below drops PEM text wherever it appears).
+ */
 export const REDACTED_PATHS = [
   'req.headers.cookie',
   'req.headers.authorization',
@@ -11,20 +16,9 @@ export const REDACTED_PATHS = [
   'headers.cookie',
   'headers.authorization',
   'headers["set-cookie"]',
-  '*.headers.cookie',
-  '*.headers.authorization',
-  '*.headers["set-cookie"]',
   'cookie',
   'authorization',
   '["set-cookie"]',
-  '*.cookie',
-  '*.authorization',
-  '*["set-cookie"]',
-  '*.privateKey',
-  '*.cookieSecret',
-  '*.metricsToken',
-  '*.token',
-  '*.secret',
   'privateKey',
   'cookieSecret',
   'metricsToken',

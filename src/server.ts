@@ -52,6 +52,7 @@ async function main(): Promise<void> {
       storeId: config.storeId,
       attemptTimeoutMs: config.amazonPayTimeoutMs,
       budgetMs: config.amazonPayBudgetMs,
+      maxConcurrentCalls: config.amazonPayMaxConcurrentCalls,
     },
     simulator: config.simulator
       ? { host: config.host, port: config.simulatorPort, latencyMs: config.simulatorLatencyMs }

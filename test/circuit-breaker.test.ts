@@ -259,7 +259,7 @@ describe('a call refused by the bulkhead after the claim (the race past the admi
       };
       const bulkhead = new Bulkhead({ maxConcurrent: 1, maxQueue: 0 });
       const client = new GuardedAmazonPay(inner, { breaker: new CircuitBreaker({ now: t.now }), bulkhead });
-      const silent = { info() {}, warn() {}, error() {} };
+      const silent = { debug() {}, info() {}, warn() {}, error() {} };
       // The admission check says "fine" (as it would a moment before the slot filled up).
       const completion = new CompletionService({
         store,

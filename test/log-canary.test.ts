@@ -242,6 +242,8 @@ describe('log canary', () => {
         (entry) => entry.msg === 'checkout session outcome committed' && entry.session === session,
       );
       expect(committed.length, `outcome committed for ${session}`).toBeGreaterThanOrEqual(1);
+      // The one info line per completion names the Amazon request behind the outcome.
+      expect(committed.some((entry) => typeof entry.amazonRequestId === 'string')).toBe(true);
     }
     // Every line written inside a request names it.
     for (const entry of entries.filter((e) => e.msg === 'request completed')) {

@@ -203,7 +203,11 @@ export interface BulkheadOptions {
   maxQueueWaitMs?: number;
 }
 
-export const BULKHEAD_DEFAULTS = { maxConcurrent: 64, maxQueue: 256, maxQueueWaitMs: 20_000 } as const;
+/**
+ * As many calls in flight as the client's connection pool holds (Little's law: 1,024 calls at 200 ms carry
+ * ~5,000 completions/s, far beyond one process's CPU), and as many again queued; beyond that, "busy".
+ */
+export const BULKHEAD_DEFAULTS = { maxConcurrent: 1024, maxQueue: 1024, maxQueueWaitMs: 20_000 } as const;
 
 interface Waiter {
   grant: () => void;

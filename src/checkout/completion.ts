@@ -57,6 +57,7 @@ export type CompletionView =
   | { kind: 'not-found' };
 
 export interface CompletionLogger {
+  debug(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
@@ -127,6 +128,8 @@ export class CompletionService {
   /** One drive per session id in this process: concurrent returns, refreshes and tabs share it. */
   readonly #inflight = new Map<string, Promise<DriveResult>>();
   readonly #drain = new AbortController();
+  /** The last Amazon request id seen by the drive of each session, for its one "committed" log line. */
+  readonly #amazonRequestIds = new Map<string, string>();
 
   constructor(options: CompletionServiceOptions) {
     this.#store = options.store;
@@ -243,7 +246,10 @@ export class CompletionService {
         this.#log.error({ err: safeError(err), session: hashSessionId(id) }, 'completion drive failed');
         return { record: undefined, busy: false };
       })
-      .finally(() => this.#inflight.delete(id));
+      .finally(() => {
+        this.#inflight.delete(id);
+        this.#amazonRequestIds.delete(id);
+      });
     this.#inflight.set(id, drive);
     return drive;
   }
@@ -314,8 +320,18 @@ export class CompletionService {
       return { record: await this.#store.get(id), busy: false };
     }
     this.#observer?.outcome(outcome.state, outcome.reasonCode, source);
+    const amazonRequestId = this.#amazonRequestIds.get(id);
+    this.#amazonRequestIds.delete(id);
+    // One info line per completion: on a busy server, logging is a measurable share of the CPU per return.
     this.#log.info(
-      { session, source, state: outcome.state, reasonCode: outcome.reasonCode, attempts: stored.attempts },
+      {
+        session,
+        source,
+        state: outcome.state,
+        reasonCode: outcome.reasonCode,
+        attempts: stored.attempts,
+        amazonRequestId,
+      },
       'checkout session outcome committed',
     );
     return { record: stored, busy };
@@ -500,7 +516,10 @@ export class CompletionService {
   }
 
   #logAmazon(operation: 'complete' | 'get', id: string, response: AmazonPayResponse<CheckoutSession>): void {
-    this.#log.info(
+    if (response.requestId) this.#amazonRequestIds.set(id, response.requestId);
+    // A clean first-attempt answer is summed up by the "committed" line; anything unusual stays at info.
+    const level = response.attempts === 1 && response.status === 200 ? 'debug' : 'info';
+    this.#log[level](
       {
         session: hashSessionId(id),
         operation,
