@@ -37,8 +37,8 @@ const { values: args } = parseArgs({
     'latency-ms': { type: 'string', default: '150' },
     'jitter-ms': { type: 'string', default: '50' },
     keep: { type: 'boolean', default: false },
-    /** Extra Node options for the service process, e.g. `--service-node-option=--max-old-space-size=160`. */
-    'service-node-option': { type: 'string', multiple: true, default: [] },
+    /** Node options for the service process; the default is the Docker image's NODE_OPTIONS. */
+    'service-node-option': { type: 'string', multiple: true, default: ['--max-old-space-size=192'] },
     /** Writes a V8 CPU profile of the service to bench/results/profiles (for finding what bounds throughput). */
     profile: { type: 'boolean', default: false },
   },
