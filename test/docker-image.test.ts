@@ -70,12 +70,23 @@ describe('Dockerfile', () => {
     expect(order.indexOf('USER')).toBeLessThan(order.indexOf('CMD'));
   });
 
-  it('sets HOST=0.0.0.0 and NODE_ENV=production, both settings the service reads', () => {
+  it('sets HOST=0.0.0.0 and NODE_ENV=production (settings the service reads) and a heap cap for Node', () => {
     const env = Object.fromEntries(
-      inFinal('ENV').flatMap((i) => i.args.split(/\s+/).map((pair) => pair.split('=') as [string, string])),
+      inFinal('ENV').flatMap((i) =>
+        i.args.split(/\s+/).map((pair) => {
+          const eq = pair.indexOf('=');
+          return [pair.slice(0, eq), pair.slice(eq + 1)] as [string, string];
+        }),
+      ),
     );
-    expect(env).toMatchObject({ HOST: '0.0.0.0', NODE_ENV: 'production' });
-    for (const name of Object.keys(env)) expect(ENV_VARIABLES).toContain(name);
+    expect(env).toMatchObject({
+      HOST: '0.0.0.0',
+      NODE_ENV: 'production',
+      NODE_OPTIONS: expect.stringMatching(/^--max-old-space-size=\d+$/),
+    });
+    // Every other variable must be one the service reads: a misspelt name would be silently ignored.
+    for (const name of Object.keys(env).filter((n) => n !== 'NODE_OPTIONS'))
+      expect(ENV_VARIABLES).toContain(name);
   });
 
   it('copies the sources and package files only, and every one of them exists', () => {
