@@ -2,7 +2,7 @@
 // `{ "error": { "code", "message" } }`; outcomes as `{ "state", … }`. The zod schemas below validate the
 // requests, shape the responses (nothing outside them is sent) and generate the OpenAPI document (/docs).
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from '@fastify/type-provider-zod';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { CompletionView } from '../checkout/completion.ts';
 import { CHECKOUT_SESSION_ID_PATTERN, isValidCheckoutSessionId } from '../checkout/completion.ts';
@@ -156,6 +156,8 @@ function sendView(reply: FastifyReply, checkoutSessionId: string, view: Completi
   }
 }
 
+type SessionRequest = FastifyRequest<{ Params: { checkoutSessionId: string } }>;
+
 export default async function apiRoutes(scope: FastifyInstance): Promise<void> {
   // Zod compilers for these routes only: other routes (metrics, pages) keep Fastify's defaults.
   scope.setValidatorCompiler(validatorCompiler);
@@ -180,6 +182,22 @@ export default async function apiRoutes(scope: FastifyInstance): Promise<void> {
     }
     return { id, bindingId };
   }
+
+  /** The two session routes differ only in what they ask of the completion service. */
+  const sessionHandler =
+    (action: (id: string, bindingId: string) => Promise<CompletionView>) =>
+    async (request: SessionRequest, reply: FastifyReply) => {
+      if (request.validationError) return sendValidationError(reply, request.validationError);
+      const ok = guard(request.params.checkoutSessionId, request.bindingId(), reply);
+      if (!ok) return reply;
+      const view = await action(ok.id, ok.bindingId);
+      return sendView(
+        reply.header('cache-control', 'no-store'),
+        ok.id,
+        view,
+        settings.confirmingRefreshSeconds,
+      );
+    };
 
   app.post(
     '/api/amazon-pay/button-config',
@@ -236,18 +254,7 @@ export default async function apiRoutes(scope: FastifyInstance): Promise<void> {
         },
       },
     },
-    async (request, reply) => {
-      if (request.validationError) return sendValidationError(reply, request.validationError);
-      const ok = guard(request.params.checkoutSessionId, request.bindingId(), reply);
-      if (!ok) return reply;
-      const view = await completion.complete(ok.id, ok.bindingId);
-      return sendView(
-        reply.header('cache-control', 'no-store'),
-        ok.id,
-        view,
-        settings.confirmingRefreshSeconds,
-      );
-    },
+    sessionHandler((id, bindingId) => completion.complete(id, bindingId)),
   );
 
   app.get(
@@ -270,17 +277,6 @@ export default async function apiRoutes(scope: FastifyInstance): Promise<void> {
         },
       },
     },
-    async (request, reply) => {
-      if (request.validationError) return sendValidationError(reply, request.validationError);
-      const ok = guard(request.params.checkoutSessionId, request.bindingId(), reply);
-      if (!ok) return reply;
-      const view = await completion.status(ok.id, ok.bindingId);
-      return sendView(
-        reply.header('cache-control', 'no-store'),
-        ok.id,
-        view,
-        settings.confirmingRefreshSeconds,
-      );
-    },
+    sessionHandler((id, bindingId) => completion.status(id, bindingId)),
   );
 }
