@@ -28,6 +28,7 @@ import {
 } from './checkout/completion.ts';
 import { Reconciler } from './checkout/reconciler.ts';
 import { Metrics } from './metrics.ts';
+import { loopbackPort } from './plugins/security.ts';
 import { RETURN_PATH } from './routes/browser.ts';
 import type { Simulator } from './simulator/index.ts';
 import { startSimulator } from './simulator/index.ts';
@@ -115,8 +116,7 @@ export interface Service {
 
 /** Plain-http localhost is the only place a cookie may go without `Secure` (DESIGN §8). */
 export function isPlainHttpLocalhost(publicBaseUrl: string): boolean {
-  const url = new URL(publicBaseUrl);
-  return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  return loopbackPort(publicBaseUrl) !== undefined;
 }
 
 export async function createService(options: ServiceOptions): Promise<Service> {

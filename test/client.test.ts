@@ -644,6 +644,7 @@ describe('URL prefix rules and signing through MockAgent', () => {
   it.each<SigningAlgorithm>(['AMZN-PAY-RSASSA-PSS', 'AMZN-PAY-RSASSA-PSS-V2'])(
     'signs for the region host with %s',
     async (algorithm) => {
+      // MockAgent with net connect disabled: the region host is only matched, never contacted.
       const mockAgent = new MockAgent({ enableCallHistory: true });
       mockAgent.disableNetConnect();
       cleanups.push(() => mockAgent.close());

@@ -14,14 +14,7 @@ import {
   isAcceptedOrigin,
 } from '../src/plugins/security.ts';
 import { type Simulator, startSimulator } from '../src/simulator/index.ts';
-import {
-  Browser,
-  captureLogger,
-  defaultAmazonPay,
-  type HttpResult,
-  publicKey,
-  TEST_KEY_ID,
-} from './support/harness.ts';
+import { Browser, baseServiceOptions, type HttpResult, publicKey, TEST_KEY_ID } from './support/harness.ts';
 
 const PAGE_CSP =
   "default-src 'none';style-src 'self';script-src 'self';img-src 'self' data:;connect-src 'self';form-action 'self';frame-ancestors 'none';base-uri 'none'";
@@ -49,24 +42,14 @@ async function startApp(
   const dir = mkdtempSync(join(tmpdir(), 'checkout-security-'));
   const logs: string[] = [];
   const sim = await startSimulator({ publicKeys: { [TEST_KEY_ID]: publicKey } });
-  const service = await createService({
-    logger: captureLogger(logs),
-    databaseUrl: `sqlite:${join(dir, 'checkout.db')}`,
-    amazonPay: defaultAmazonPay(sim.url),
-    simulator: undefined,
-    publicBaseUrl: 'http://localhost:3000',
-    checkoutStartUrl: '/checkout',
-    cookieSecret: 'test-cookie-secret-with-at-least-32-characters',
-    rateLimitMax: 0,
-    trustProxy: undefined,
-    metricsToken: undefined,
-    redisUrl: undefined,
-    returnWaitMs: 8_000,
-    reconcileIntervalMs: 60_000,
-    piiRetentionDays: 30,
-    startReconciler: false,
-    ...overrides,
-  });
+  const service = await createService(
+    baseServiceOptions({
+      logs,
+      databaseUrl: `sqlite:${join(dir, 'checkout.db')}`,
+      simulatorUrl: sim.url,
+      overrides,
+    }),
+  );
   addRoutes?.(service.app);
   const baseUrl = await service.app.listen({ port: 0, host: '127.0.0.1' });
   return {
@@ -421,6 +404,7 @@ describe('JSON POST hygiene', () => {
     expect(isAcceptedOrigin('https://shop.example', 'https://shop.example')).toBe(true);
     expect(isAcceptedOrigin('http://localhost', 'https://shop.example')).toBe(false);
     expect(isAcceptedOrigin('http://127.0.0.1:8080', 'http://localhost:8080')).toBe(true);
+    // A pure function over header values: no request goes to this LAN address.
     expect(isAcceptedOrigin('http://192.168.1.2:8080', 'http://localhost:8080')).toBe(false);
   });
 

@@ -154,7 +154,8 @@ function mediaType(header: string | undefined): string {
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
-function loopbackPort(origin: string): string | undefined {
+/** The port of a plain-http loopback URL (`''` for the default), undefined for anything else. */
+export function loopbackPort(origin: string): string | undefined {
   try {
     const url = new URL(origin);
     return url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname) ? url.port : undefined;

@@ -139,6 +139,33 @@ export interface HarnessOptions {
   databaseUrl?: string;
 }
 
+/** The service options every in-process test starts from: test key, the given simulator, limits off. */
+export function baseServiceOptions(input: {
+  logs: string[];
+  databaseUrl: string;
+  simulatorUrl: string;
+  overrides?: Partial<ServiceOptions>;
+}): ServiceOptions {
+  return {
+    logger: captureLogger(input.logs),
+    databaseUrl: input.databaseUrl,
+    amazonPay: defaultAmazonPay(input.simulatorUrl),
+    simulator: undefined,
+    publicBaseUrl: 'http://localhost:3000',
+    checkoutStartUrl: '/checkout',
+    cookieSecret: 'test-cookie-secret-with-at-least-32-characters',
+    rateLimitMax: 0,
+    trustProxy: undefined,
+    metricsToken: undefined,
+    redisUrl: undefined,
+    returnWaitMs: 8_000,
+    reconcileIntervalMs: 60_000,
+    piiRetentionDays: 30,
+    startReconciler: false,
+    ...input.overrides,
+  };
+}
+
 export async function startHarness(
   overrides: Partial<ServiceOptions> = {},
   options: HarnessOptions = {},
@@ -152,25 +179,17 @@ export async function startHarness(
     publicKeys: { [TEST_KEY_ID]: publicKey },
     ...(options.latencyMs !== undefined ? { latencyMs: options.latencyMs } : {}),
   });
-  const base = (): ServiceOptions => ({
-    logger: captureLogger(logs),
-    databaseUrl: postgres ? options.databaseUrl! : `sqlite:${dbFile}`,
-    ...(schema ? { storeSchema: schema } : {}),
-    amazonPay: { ...defaultAmazonPay(sim.url), ...options.amazonPay },
-    simulator: undefined,
-    publicBaseUrl: 'http://localhost:3000',
-    checkoutStartUrl: '/checkout',
-    cookieSecret: 'test-cookie-secret-with-at-least-32-characters',
-    rateLimitMax: 0,
-    trustProxy: undefined,
-    metricsToken: undefined,
-    redisUrl: undefined,
-    returnWaitMs: 8_000,
-    reconcileIntervalMs: 60_000,
-    piiRetentionDays: 30,
-    startReconciler: false,
-    ...overrides,
-  });
+  const base = (): ServiceOptions =>
+    baseServiceOptions({
+      logs,
+      databaseUrl: postgres ? options.databaseUrl! : `sqlite:${dbFile}`,
+      simulatorUrl: sim.url,
+      overrides: {
+        ...(schema ? { storeSchema: schema } : {}),
+        amazonPay: { ...defaultAmazonPay(sim.url), ...options.amazonPay },
+        ...overrides,
+      },
+    });
   let service = await createService(base());
   let baseUrl = await service.app.listen({ port: 0, host: '127.0.0.1' });
   const harness: Harness = {
