@@ -1,7 +1,8 @@
 // Security headers on every response (helmet; per-content-type CSP) and hygiene for the JSON POST routes.
-import helmet, { type FastifyHelmetOptions } from '@fastify/helmet';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import helmet, { type HelmetOptions } from 'helmet';
 import { CHECKOUT_JS_URLS, type Region } from '../amazon-pay/endpoints.ts';
 import type { AppSettings } from '../app-types.ts';
 import { isApiRequest, sendApiError, sendError } from './errors.ts';
@@ -91,11 +92,9 @@ export function isHttpsPublicUrl(publicBaseUrl: string): boolean {
 
 const HSTS_MAX_AGE_SECONDS = 31_536_000;
 
-function helmetOptions(settings: AppSettings): FastifyHelmetOptions {
+function helmetOptions(settings: AppSettings, directives: CspDirectives): HelmetOptions {
   return {
-    global: true,
-    // The strictest policy is the default; HTML bodies get theirs in onSend, once the content type is known.
-    contentSecurityPolicy: { useDefaults: false, directives: JSON_DIRECTIVES },
+    contentSecurityPolicy: { useDefaults: false, directives },
     // No includeSubDomains: the service usually lives on a merchant's domain whose other hosts it does not own.
     strictTransportSecurity: isHttpsPublicUrl(settings.publicBaseUrl)
       ? { maxAge: HSTS_MAX_AGE_SECONDS, includeSubDomains: false }
@@ -107,27 +106,59 @@ function helmetOptions(settings: AppSettings): FastifyHelmetOptions {
   };
 }
 
-/**
- * The same headers helmet sets with the options above, for the few responses Fastify writes before any hook
- * runs (malformed %-escapes, over-long path parameters). test/security.test.ts compares both sets.
- */
-export function baselineHeaders(settings: AppSettings, html: boolean): Record<string, string> {
-  return {
-    'content-security-policy': cspHeader(html ? pageDirectives(settings) : JSON_DIRECTIVES),
-    'cross-origin-opener-policy': 'same-origin',
-    'cross-origin-resource-policy': 'same-origin',
-    'origin-agent-cluster': '?1',
-    'referrer-policy': 'no-referrer',
-    ...(isHttpsPublicUrl(settings.publicBaseUrl)
-      ? { 'strict-transport-security': `max-age=${HSTS_MAX_AGE_SECONDS}` }
-      : {}),
-    'x-content-type-options': 'nosniff',
-    'x-dns-prefetch-control': 'off',
-    'x-download-options': 'noopen',
-    'x-frame-options': 'DENY',
-    'x-permitted-cross-domain-policies': 'none',
-    'x-xss-protection': '0',
+type HeaderSet = Readonly<Record<string, string>>;
+
+/** The headers helmet's middleware writes for these options, captured once (helmet rebuilds them per call). */
+function helmetHeaders(options: HelmetOptions): HeaderSet {
+  const headers: Record<string, string> = {};
+  const response = {
+    setHeader(name: string, value: unknown) {
+      headers[name.toLowerCase()] = String(value);
+    },
+    removeHeader(name: string) {
+      delete headers[name.toLowerCase()];
+    },
   };
+  helmet(options)({} as IncomingMessage, response as unknown as ServerResponse, () => {});
+  return Object.freeze(headers);
+}
+
+interface HeaderSets {
+  /** JSON, redirects, assets: the strictest policy. */
+  json: HeaderSet;
+  page: HeaderSet;
+  /** The start page: in real-Amazon mode it may load checkout.js and its frames. */
+  startPage: HeaderSet;
+}
+
+const headerSetsBySettings = new WeakMap<AppSettings, HeaderSets>();
+
+/** Every response's security headers, built once per app from helmet: nothing is rebuilt per request. */
+export function securityHeaderSets(settings: AppSettings): HeaderSets {
+  let sets = headerSetsBySettings.get(settings);
+  if (!sets) {
+    const page = helmetHeaders(helmetOptions(settings, pageDirectives(settings)));
+    sets = {
+      json: helmetHeaders(helmetOptions(settings, JSON_DIRECTIVES)),
+      page,
+      startPage:
+        settings.button.mode === 'amazon'
+          ? helmetHeaders({
+              ...helmetOptions(settings, amazonStartPageDirectives(settings.button.checkoutJsUrl)),
+              // Should checkout.js open Amazon's sign-in in a popup, the popup keeps its opener.
+              crossOriginOpenerPolicy: { policy: 'same-origin-allow-popups' },
+            })
+          : page,
+    };
+    headerSetsBySettings.set(settings, sets);
+  }
+  return sets;
+}
+
+/** The headers of a page (HTML) or of anything else, also for the answers Fastify writes before any hook. */
+export function baselineHeaders(settings: AppSettings, html: boolean): HeaderSet {
+  const sets = securityHeaderSets(settings);
+  return html ? sets.page : sets.json;
 }
 
 function isHtml(reply: FastifyReply): boolean {
@@ -187,34 +218,14 @@ export function crossSiteReason(request: FastifyRequest, publicOrigin: string): 
 async function securityPlugin(app: FastifyInstance): Promise<void> {
   const { settings } = app.checkout;
   const publicOrigin = new URL(settings.publicBaseUrl).origin;
-  const pagePolicy: FastifyHelmetOptions = {
-    contentSecurityPolicy: { useDefaults: false, directives: pageDirectives(settings) },
-  };
-  const startPagePolicy: FastifyHelmetOptions =
-    settings.button.mode === 'amazon'
-      ? {
-          contentSecurityPolicy: {
-            useDefaults: false,
-            directives: amazonStartPageDirectives(settings.button.checkoutJsUrl),
-          },
-          // Should checkout.js open Amazon's sign-in in a popup, the popup keeps its opener.
-          crossOriginOpenerPolicy: { policy: 'same-origin-allow-popups' },
-        }
-      : pagePolicy;
+  const headers = securityHeaderSets(settings);
 
-  await app.register(helmet, helmetOptions(settings));
-
+  // onSend runs for every answer, also those an earlier onRequest hook (rate limit, drain gate) wrote itself.
   app.addHook('onSend', async (request, reply, payload) => {
-    const applyHelmet = reply.helmet as unknown;
-    if (typeof applyHelmet !== 'function') {
-      // An onRequest hook ahead of helmet's answered the request itself: fall back to the same headers.
-      reply.headers(baselineHeaders(settings, isHtml(reply)));
-      return payload;
-    }
-    if (isHtml(reply)) {
-      const isStartPage = request.routeOptions.url === START_PAGE_ROUTE && reply.statusCode === 200;
-      reply.helmet(isStartPage ? startPagePolicy : pagePolicy);
-    }
+    if (!isHtml(reply)) reply.headers(headers.json);
+    else if (request.routeOptions.url === START_PAGE_ROUTE && reply.statusCode === 200)
+      reply.headers(headers.startPage);
+    else reply.headers(headers.page);
     return payload;
   });
 
