@@ -197,7 +197,10 @@ describe('hosted sign-in page', () => {
       ...config,
       payloadJSON: config.payloadJSON.replace(RETURN_URL, 'https://evil.example/steal'),
     };
-    for (const fields of [tampered, { ...config, signature: config.signature.replace(/^./, 'A') }]) {
+    for (const fields of [
+      tampered,
+      { ...config, signature: config.signature.replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) },
+    ]) {
       const page = await postForm('/checkout/sign-in', fields);
       expect(page.status).toBe(403);
       expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
